@@ -1,0 +1,7 @@
+namespace Livegraft.Elf.Tests;
+
+public class SmokeTests
+{
+    [Fact]
+    public void Builds() => Assert.True(true);
+}
