@@ -1,0 +1,136 @@
+using System.Diagnostics;
+
+namespace Livegraft.Kernel;
+
+/// <summary>
+/// A distro kernel release Livegraft builds for and boots: where its packages, prepared source
+/// tree and extracted image live in the cache, and how to fetch them when missing.
+/// </summary>
+/// <remarks>
+/// Cache layout, per release: <c>&lt;cache&gt;/kernels/&lt;release&gt;/image</c> (the extracted
+/// <c>linux-image-&lt;release&gt;</c> package: <c>boot/vmlinuz-*</c>, <c>lib/modules/*</c>) and
+/// <c>&lt;cache&gt;/kernels/&lt;release&gt;/tree</c> (the prepared source tree). The cache root is
+/// <c>$LIVEGRAFT_CACHE</c>, else <c>$XDG_CACHE_HOME/livegraft</c>, else <c>~/.cache/livegraft</c>.
+/// </remarks>
+public sealed class KernelTarget
+{
+    /// <summary>The reference target: Debian 12's 6.1.0-56-amd64.</summary>
+    public const string ReferenceRelease = "6.1.0-56-amd64";
+
+    /// <summary>Creates the target for a Debian kernel release such as <c>6.1.0-56-amd64</c>.</summary>
+    public KernelTarget(string release, string sourcePackage = "linux-source-6.1", string? sourceVersion = null)
+    {
+        Release = release;
+        SourcePackage = sourcePackage;
+        SourceVersion = sourceVersion ?? (release == ReferenceRelease ? "6.1.192-2" : null);
+    }
+
+    /// <summary>The reference target.</summary>
+    public static KernelTarget Reference { get; } = new(ReferenceRelease);
+
+    /// <summary>Kernel release string, as <c>uname -r</c> prints it.</summary>
+    public string Release { get; }
+
+    /// <summary>Debian package holding the source tarball.</summary>
+    public string SourcePackage { get; }
+
+    /// <summary>Exact version of <see cref="SourcePackage"/>, when pinned.</summary>
+    public string? SourceVersion { get; }
+
+    /// <summary>Root of Livegraft's cache.</summary>
+    public static string CacheRoot
+    {
+        get
+        {
+            var env = Environment.GetEnvironmentVariable("LIVEGRAFT_CACHE");
+            if (!string.IsNullOrEmpty(env))
+                return env;
+            var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+            var baseDir = !string.IsNullOrEmpty(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
+            return Path.Combine(baseDir, "livegraft");
+        }
+    }
+
+    /// <summary>This release's cache directory.</summary>
+    public string CacheDirectory => Path.Combine(CacheRoot, "kernels", Release);
+
+    /// <summary>Root of the extracted <c>linux-image</c> package.</summary>
+    public string ImageRoot => Path.Combine(CacheDirectory, "image");
+
+    /// <summary>The bootable kernel image (<c>vmlinuz</c>, a bzImage).</summary>
+    public string KernelImage => Path.Combine(ImageRoot, "boot", "vmlinuz-" + Release);
+
+    /// <summary>The kernel's config as shipped.</summary>
+    public string ConfigFile => Path.Combine(ImageRoot, "boot", "config-" + Release);
+
+    /// <summary>The release's modules, <c>lib/modules/&lt;release&gt;</c> of the image package.</summary>
+    public string ModulesDirectory => Path.Combine(ImageRoot, "lib", "modules", Release);
+
+    /// <summary>The prepared source tree.</summary>
+    public string TreeDirectory => Path.Combine(CacheDirectory, "tree");
+
+    /// <summary>The installed headers package (kbuild external modules build against it).</summary>
+    public string HeadersDirectory => Path.Combine("/usr/src", "linux-headers-" + Release);
+
+    /// <summary>Fetches and extracts <c>linux-image-&lt;release&gt;</c> into <see cref="ImageRoot"/>
+    /// unless it is already there. Extraction goes to a temporary directory renamed into place, so an
+    /// interrupted run leaves nothing half-written.</summary>
+    public void EnsureImage(Action<string>? progress = null)
+    {
+        if (File.Exists(KernelImage) && Directory.Exists(ModulesDirectory))
+            return;
+        Directory.CreateDirectory(CacheDirectory);
+        var work = Path.Combine(CacheDirectory, "image.tmp-" + Environment.ProcessId);
+        if (Directory.Exists(work))
+            Directory.Delete(work, recursive: true);
+        Directory.CreateDirectory(work);
+        try
+        {
+            var package = "linux-image-" + Release;
+            progress?.Invoke($"downloading {package}");
+            RunTool("apt-get", ["download", package], work);
+            var deb = Directory.GetFiles(work, "*.deb").SingleOrDefault()
+                ?? throw new LivegraftException(ExitCode.HostFailure, "LG0301", $"apt-get download {package} produced no .deb");
+            progress?.Invoke($"extracting {Path.GetFileName(deb)}");
+            var root = Path.Combine(work, "root");
+            RunTool("dpkg-deb", ["-x", deb, root], work);
+            if (Directory.Exists(ImageRoot))
+                Directory.Delete(ImageRoot, recursive: true);
+            Directory.Move(root, ImageRoot);
+        }
+        finally
+        {
+            if (Directory.Exists(work))
+                Directory.Delete(work, recursive: true);
+        }
+    }
+
+    /// <summary>Runs a host tool, throwing <see cref="LivegraftException"/> with its stderr on failure.</summary>
+    internal static string RunTool(string file, IEnumerable<string> args, string? workingDirectory = null)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args)
+            psi.ArgumentList.Add(a);
+        if (workingDirectory is not null)
+            psi.WorkingDirectory = workingDirectory;
+        Process process;
+        try
+        {
+            process = Process.Start(psi)!;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new LivegraftException(ExitCode.HostFailure, "LG0300", $"cannot run {file}: {e.Message} (run scripts/install-deps)");
+        }
+        using (process)
+        {
+            var stderrTask = process.StandardError.ReadToEndAsync();
+            var stdout = process.StandardOutput.ReadToEnd();
+            process.WaitForExit();
+            var stderr = stderrTask.Result;
+            if (process.ExitCode != 0)
+                throw new LivegraftException(ExitCode.HostFailure, "LG0300", $"{file} {string.Join(' ', psi.ArgumentList)} failed ({process.ExitCode}): {stderr.Trim()}");
+            return stdout;
+        }
+    }
+}
