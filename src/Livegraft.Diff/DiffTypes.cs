@@ -1,0 +1,125 @@
+using Livegraft.Elf;
+
+namespace Livegraft.Diff;
+
+/// <summary>
+/// What the differ needs to know about the object being patched (vmlinux or a module): which
+/// symbols are exported, and where a local symbol sits among same-named ones (klp <c>sympos</c>).
+/// </summary>
+public interface IParentSymbols
+{
+    /// <summary>klp object name: <c>vmlinux</c> or the module name.</summary>
+    string ObjectName { get; }
+
+    /// <summary>True when <paramref name="name"/> is exported to modules (EXPORT_SYMBOL*), by the
+    /// parent or by anything a module can link against.</summary>
+    bool IsExported(string name);
+
+    /// <summary>True when <paramref name="name"/> is defined in the parent itself (not elsewhere).</summary>
+    bool Defines(string name);
+
+    /// <summary>The klp <c>sympos</c> of <paramref name="symbol"/> of <paramref name="origObject"/>
+    /// inside the parent: 0 when the name is unique, else its 1-based position among same-named
+    /// symbols in kallsyms order. Throws <see cref="LivegraftException"/> (LG0109 not found, LG0110
+    /// ambiguous) when it cannot be pinned.</summary>
+    int Sympos(ElfSymbol symbol, ElfFile origObject);
+}
+
+/// <summary>Entry sizes of the x86-64 special sections, which depend on the target kernel's structs.</summary>
+public sealed record SpecialSectionSizes
+{
+    /// <summary>Sizes for Linux 6.1 on x86-64 (struct alt_instr is 12 bytes there; 14 from 6.3).</summary>
+    public static SpecialSectionSizes Linux61 { get; } = new();
+
+    /// <summary>sizeof(struct bug_entry).</summary>
+    public int BugEntry { get; init; } = 12;
+    /// <summary>sizeof(struct jump_entry).</summary>
+    public int JumpEntry { get; init; } = 16;
+    /// <summary>sizeof(struct alt_instr).</summary>
+    public int AltInstr { get; init; } = 12;
+    /// <summary>sizeof(struct exception_table_entry).</summary>
+    public int ExceptionEntry { get; init; } = 12;
+    /// <summary>sizeof(struct paravirt_patch_site).</summary>
+    public int ParavirtPatchSite { get; init; } = 16;
+    /// <summary>sizeof(struct static_call_site).</summary>
+    public int StaticCallSite { get; init; } = 8;
+    /// <summary>sizeof(struct orc_entry).</summary>
+    public int OrcEntry { get; init; } = 6;
+    /// <summary>sizeof(struct pi_entry) (.printk_index).</summary>
+    public int PrintkIndexEntry { get; init; } = 48;
+}
+
+/// <summary>Options of one diff.</summary>
+public sealed class DiffOptions
+{
+    /// <summary>The parent object's symbols.</summary>
+    public required IParentSymbols Parent { get; init; }
+
+    /// <summary>A tag unique within one patch module, used to name the global aliases this object
+    /// exports to the generated module code (several diff outputs are linked together).</summary>
+    public string UnitTag { get; init; } = "u0";
+
+    /// <summary>Special-section entry sizes for the target kernel.</summary>
+    public SpecialSectionSizes Sizes { get; init; } = SpecialSectionSizes.Linux61;
+
+    /// <summary>Name of the original object, for diagnostics.</summary>
+    public string? OrigName { get; init; }
+
+    /// <summary>Name of the patched object, for diagnostics.</summary>
+    public string? PatchedName { get; init; }
+}
+
+/// <summary>How a function or object compares between the two objects.</summary>
+public enum ChangeKind
+{
+    /// <summary>Identical once relocations are resolved.</summary>
+    Same,
+    /// <summary>Its code or data changed.</summary>
+    Changed,
+    /// <summary>Only in the patched object.</summary>
+    New,
+}
+
+/// <summary>A function the patch replaces (one <c>klp_func</c>).</summary>
+/// <param name="OldName">Name in the running kernel.</param>
+/// <param name="Sympos">klp <c>old_sympos</c>.</param>
+/// <param name="NewSymbol">Global symbol in the output object holding the new code.</param>
+public sealed record PatchedFunction(string OldName, int Sympos, string NewSymbol);
+
+/// <summary>A livepatch relocation the output needs (becomes a <c>.klp.rela</c> entry).</summary>
+/// <param name="Section">Output section the relocation applies to.</param>
+/// <param name="Offset">Offset in that section.</param>
+/// <param name="Type">R_X86_64_* type.</param>
+/// <param name="SymbolName">The <c>.klp.sym.&lt;obj&gt;.&lt;name&gt;,&lt;sympos&gt;</c> name.</param>
+/// <param name="Addend">Addend.</param>
+public sealed record KlpRelocation(string Section, ulong Offset, uint Type, string SymbolName, long Addend);
+
+/// <summary>Everything one diff found and produced.</summary>
+public sealed class DiffResult
+{
+    /// <summary>klp object name (vmlinux or module).</summary>
+    public required string ObjectName { get; init; }
+    /// <summary>Functions whose code changed (including callers changed by inlining).</summary>
+    public List<string> ChangedFunctions { get; } = [];
+    /// <summary>Functions only in the patched object.</summary>
+    public List<string> NewFunctions { get; } = [];
+    /// <summary>Data objects only in the patched object (included in the output).</summary>
+    public List<string> NewObjects { get; } = [];
+    /// <summary>Every function and object copied into the output.</summary>
+    public List<string> Included { get; } = [];
+    /// <summary>klp_func entries.</summary>
+    public List<PatchedFunction> Functions { get; } = [];
+    /// <summary>Livepatch relocations, with sympos in their symbol names.</summary>
+    public List<KlpRelocation> KlpRelocations { get; } = [];
+    /// <summary>Callback alias symbols by kind (pre_patch, post_patch, pre_unpatch, post_unpatch).</summary>
+    public Dictionary<string, List<string>> Callbacks { get; } = new(StringComparer.Ordinal);
+    /// <summary>Refusals: when non-empty there is no output.</summary>
+    public List<Diagnostic> Refusals { get; } = [];
+    /// <summary>Notes and warnings (e.g. __LINE__-only changes ignored).</summary>
+    public List<Diagnostic> Notes { get; } = [];
+    /// <summary>The output object, when the diff succeeded and something changed.</summary>
+    public ElfFile? Output { get; set; }
+
+    /// <summary>True when nothing functional changed.</summary>
+    public bool NothingChanged => Refusals.Count == 0 && ChangedFunctions.Count == 0 && NewFunctions.Count == 0 && Callbacks.Count == 0;
+}
