@@ -1,0 +1,96 @@
+using System.CommandLine;
+using Livegraft.Kernel;
+using Livegraft.Kernel.Build;
+
+namespace Livegraft.Cli.Commands;
+
+/// <summary><c>livegraft build FIX.patch</c>: a kernel fix in, a livepatch module out.</summary>
+internal static class BuildCommand
+{
+    public static Command Create()
+    {
+        var patch = new Argument<FileInfo>("FIX.patch") { Description = "Unified diff against the kernel source (-p1 paths, as git diff writes)." };
+        var kernel = new Option<string>("--kernel") { Description = "Target kernel release.", DefaultValueFactory = _ => KernelTarget.ReferenceRelease };
+        var symbols = new Option<FileInfo?>("--symbols") { Description = "vmlinux, bzImage or /proc/kallsyms dump of the target (default: the target's image)." };
+        var name = new Option<string?>("--name") { Description = "Patch name (module livepatch-NAME); default: the patch file's name." };
+        var noReplace = new Option<bool>("--no-replace") { Description = "Build a non-cumulative patch that stacks on earlier ones instead of replacing them." };
+        var output = new Option<FileInfo?>("--output", "-o") { Description = "Module path (default: ./livepatch-NAME.ko)." };
+        var json = Cli.JsonOption();
+        var command = new Command("build", "Build a livepatch module from a kernel fix.") { patch, kernel, symbols, name, noReplace, output, json };
+        command.SetAction(parse => Cli.Guard(parse.GetValue(json), () =>
+        {
+            var request = new BuildRequest(parse.GetValue(patch)!.FullName, new KernelTarget(parse.GetValue(kernel)!))
+            {
+                Name = parse.GetValue(name),
+                OutputPath = parse.GetValue(output)?.FullName,
+                Replace = !parse.GetValue(noReplace),
+                SymbolsPath = parse.GetValue(symbols)?.FullName,
+            };
+            var progress = Progress.ForStderr();
+            var report = PatchBuilder.Build(request, progress.Report);
+            progress.Done();
+            if (parse.GetValue(json))
+                Cli.WriteJson(w =>
+                {
+                    w.WriteStartObject();
+                    w.WriteBoolean("ok", true);
+                    w.WriteString("module", report.ModulePath);
+                    w.WriteString("moduleName", report.ModuleName);
+                    w.WriteString("sha256", report.Sha256);
+                    w.WriteString("kernel", request.Target.Release);
+                    w.WriteBoolean("replace", request.Replace);
+                    w.WriteNumber("klpRelocations", report.KlpRelocations);
+                    w.WriteStartArray("objects");
+                    foreach (var o in report.Objects)
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("name", o.Name);
+                        w.WriteStartArray("functions");
+                        foreach (var f in o.Functions)
+                        {
+                            w.WriteStartObject();
+                            w.WriteString("name", f.OldName);
+                            w.WriteNumber("sympos", f.Sympos);
+                            w.WriteEndObject();
+                        }
+                        w.WriteEndArray();
+                        w.WriteNumber("callbacks", o.PrePatch.Count + o.PostPatch.Count + o.PreUnpatch.Count + o.PostUnpatch.Count);
+                        w.WriteEndObject();
+                    }
+                    w.WriteEndArray();
+                    w.WriteStartArray("units");
+                    foreach (var u in report.Units)
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("unit", u.Unit);
+                        w.WriteString("parent", u.Parent);
+                        w.WriteStartArray("changed");
+                        foreach (var f in u.Diff.ChangedFunctions)
+                            w.WriteStringValue(f);
+                        w.WriteEndArray();
+                        w.WriteStartArray("new");
+                        foreach (var f in u.Diff.NewFunctions)
+                            w.WriteStringValue(f);
+                        w.WriteEndArray();
+                        w.WriteEndObject();
+                    }
+                    w.WriteEndArray();
+                    w.WriteStartObject("timings");
+                    foreach (var (stage, time) in report.Timings)
+                        w.WriteNumber(stage, Math.Round(time.TotalSeconds, 2));
+                    w.WriteEndObject();
+                    w.WriteEndObject();
+                });
+            else
+            {
+                foreach (var o in report.Objects)
+                    foreach (var f in o.Functions)
+                        Console.WriteLine($"{o.Name}: {f.OldName}{(f.Sympos > 0 ? "," + f.Sympos : "")}");
+                Console.WriteLine($"{report.ModulePath} ({report.KlpRelocations} klp relocations, sha256 {report.Sha256})");
+                Console.Error.WriteLine("livegraft: " + string.Join(", ", report.Timings.Select(t => $"{t.Stage} {t.Time.TotalSeconds:0.0}s")));
+            }
+            return 0;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Livegraft.Diff;
+using Livegraft.Elf;
+using Livegraft.Kernel.Parent;
+using Livegraft.Kernel.Patches;
+using Livegraft.Kernel.Symbols;
+using Livegraft.Kernel.Units;
+
+namespace Livegraft.Kernel.Build;
+
+/// <summary>What <c>livegraft build</c> is asked to do.</summary>
+public sealed record BuildRequest(string PatchPath, KernelTarget Target)
+{
+    /// <summary>Patch name; defaults to the patch file's name without extension.</summary>
+    public string? Name { get; init; }
+    /// <summary>Where to write the module; defaults to <c>livepatch-NAME.ko</c> in the current directory.</summary>
+    public string? OutputPath { get; init; }
+    /// <summary><c>klp_patch.replace</c> (atomic replace, the default).</summary>
+    public bool Replace { get; init; } = true;
+    /// <summary>A vmlinux / bzImage / kallsyms dump to take vmlinux symbols from instead of the target's image.</summary>
+    public string? SymbolsPath { get; init; }
+}
+
+/// <summary>The diff of one unit, as the build report shows it.</summary>
+public sealed record UnitReport(string Unit, string Parent, DiffResult Diff);
+
+/// <summary>What <c>livegraft build</c> produced.</summary>
+public sealed record BuildReport(string ModulePath, string ModuleName, string Sha256, IReadOnlyList<UnitReport> Units,
+    IReadOnlyList<KlpObjectSpec> Objects, IReadOnlyList<(string Stage, TimeSpan Time)> Timings)
+{
+    /// <summary>Livepatch relocations in the module.</summary>
+    public int KlpRelocations { get; init; }
+}
+
+/// <summary>
+/// The whole build: prepared tree → affected units compiled before and after → one diff per unit →
+/// objects grouped by parent → livepatch module through kbuild → klp relocations converted. Nothing
+/// is written to the output path unless every step succeeded, and the source tree is restored.
+/// </summary>
+public static class PatchBuilder
+{
+    private sealed class PostLink : IModulePostLink
+    {
+        public int Count { get; private set; }
+
+        public void Process(string koPath) => Count = KlpPostLink.Process(koPath);
+    }
+
+    /// <summary>Runs the build.</summary>
+    public static BuildReport Build(BuildRequest request, Action<string>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var timings = new List<(string, TimeSpan)>();
+        var clock = Stopwatch.StartNew();
+        void Stage(string name)
+        {
+            timings.Add((name, clock.Elapsed));
+            clock.Restart();
+        }
+
+        var target = request.Target;
+        var patchPath = Path.GetFullPath(request.PatchPath);
+        var patch = PatchSet.Parse(patchPath);
+        var name = SanitizeName(request.Name ?? Path.GetFileNameWithoutExtension(patchPath));
+        var output = Path.GetFullPath(request.OutputPath ?? LivepatchModule.FileStem(name) + ".ko");
+
+        progress?.Invoke($"preparing {target.Release}");
+        target.EnsureImage(progress);
+        var tree = KernelTree.Ensure(target, progress, cancellationToken);
+        Stage("prepare");
+
+        var work = Path.Combine(target.CacheDirectory, "builds", name + "-" + Environment.ProcessId);
+        if (Directory.Exists(work))
+            Directory.Delete(work, recursive: true);
+        Directory.CreateDirectory(work);
+        var diffPaths = new Dictionary<DiffResult, string>(ReferenceEqualityComparer.Instance);
+        try
+        {
+            var units = UnitCompiler.CompileBeforeAfter(tree, patch, Path.Combine(work, "units"), out _, progress: progress, cancellationToken: cancellationToken);
+            Stage("compile");
+
+            progress?.Invoke("reading symbols");
+            var exports = ModuleSymvers.Read(Path.Combine(target.HeadersDirectory, "Module.symvers"));
+            var parents = new Dictionary<string, IParentSymbols>(StringComparer.Ordinal);
+            IParentSymbols ParentOf(string parent)
+            {
+                if (parents.TryGetValue(parent, out var p))
+                    return p;
+                var table = parent == "vmlinux"
+                    ? request.SymbolsPath is { } sp ? SymbolTable.Open(sp) : SymbolTable.FromImage(target.KernelImage)
+                    : SymbolTable.FromModule(FindModule(target, parent));
+                return parents[parent] = new ParentSymbols(table, exports);
+            }
+
+            var reports = new List<UnitReport>();
+            var refusals = new List<Diagnostic>();
+            var index = 0;
+            foreach (var unit in units)
+            {
+                progress?.Invoke($"diffing {unit.Path}");
+                var options = new DiffOptions
+                {
+                    Parent = ParentOf(unit.Parent),
+                    UnitTag = "u" + index,
+                    OrigName = unit.Path,
+                    PatchedName = unit.Path,
+                };
+                var result = Differ.Run(ElfFile.Read(unit.OrigObject), ElfFile.Read(unit.PatchedObject), options);
+                reports.Add(new UnitReport(unit.Path, unit.Parent, result));
+                refusals.AddRange(result.Refusals);
+                if (result.Output is not null)
+                {
+                    var diffPath = Path.Combine(work, $"diff-u{index}.o");
+                    result.Output.Write(diffPath);
+                    diffPaths[result] = diffPath;
+                }
+                index++;
+            }
+            Stage("diff");
+            if (refusals.Count > 0)
+                throw new LivegraftException(ExitCode.InvalidInput, [.. refusals]);
+            if (reports.All(r => r.Diff.NothingChanged))
+                throw new LivegraftException(ExitCode.InvalidInput, "LG0343", "the patch changes no function the running kernel executes (nothing to live patch)", patchPath);
+
+            var objects = reports.Where(r => !r.Diff.NothingChanged).GroupBy(r => r.Parent, StringComparer.Ordinal)
+                .OrderBy(g => g.Key == "vmlinux" ? "" : g.Key, StringComparer.Ordinal)
+                .Select(g => new KlpObjectSpec(
+                    g.Key,
+                    g.SelectMany(r => r.Diff.Functions).Select(f => new KlpFunctionSpec(f.OldName, f.NewSymbol, f.Sympos)).ToList(),
+                    Callbacks(g, "pre_patch"), Callbacks(g, "post_patch"), Callbacks(g, "pre_unpatch"), Callbacks(g, "post_unpatch"))
+                {
+                    DiffObjects = g.Where(r => diffPaths.ContainsKey(r.Diff)).Select(r => diffPaths[r.Diff]).ToList(),
+                })
+                .ToList();
+            var moduleRequest = new LivepatchModuleRequest(name, target, objects)
+            {
+                Replace = request.Replace,
+                PatchSha256 = Sha256(patchPath),
+            };
+            var postLink = new PostLink();
+            var built = LivepatchModule.Build(moduleRequest, Path.Combine(work, "module"), postLink, progress, cancellationToken);
+            Stage("module");
+
+            var tmp = output + ".tmp-" + Environment.ProcessId;
+            File.Copy(built.KoPath, tmp, overwrite: true);
+            File.Move(tmp, output, overwrite: true);
+            return new BuildReport(output, built.ModuleName, Sha256(output), reports, objects, timings) { KlpRelocations = postLink.Count };
+        }
+        finally
+        {
+            if (Environment.GetEnvironmentVariable("LIVEGRAFT_KEEP_WORK") is null && Directory.Exists(work))
+                Directory.Delete(work, recursive: true);
+        }
+    }
+
+    private static List<string> Callbacks(IEnumerable<UnitReport> reports, string kind) =>
+        reports.SelectMany(r => r.Diff.Callbacks.GetValueOrDefault(kind) ?? []).ToList();
+
+    /// <summary>The <c>.ko</c> of a module of the target's image package.</summary>
+    public static string FindModule(KernelTarget target, string module)
+    {
+        var wanted = module.Replace('-', '_');
+        foreach (var ko in Directory.EnumerateFiles(target.ModulesDirectory, "*.ko", SearchOption.AllDirectories))
+            if (Path.GetFileNameWithoutExtension(ko).Replace('-', '_') == wanted)
+                return ko;
+        throw new LivegraftException(ExitCode.InvalidInput, "LG0344", $"module '{module}' is not in {target.ModulesDirectory}");
+    }
+
+    private static string SanitizeName(string name)
+    {
+        var chars = name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' ? c : '-').ToArray();
+        var clean = new string(chars).Trim('-');
+        if (clean.StartsWith("livepatch-", StringComparison.Ordinal))
+            clean = clean["livepatch-".Length..];
+        return clean.Length == 0 ? "patch" : clean;
+    }
+
+    /// <summary>Lower-case hex SHA-256 of a file.</summary>
+    public static string Sha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+}
