@@ -159,7 +159,20 @@ internal sealed class Compare
                 return false;
             if (a.Op0Kind != OpKind.Register || a.Op0Register != b.Op0Register)
                 return false;
+            // ...and only when it is an argument of the next call, which must take __LINE__
+            // (kpatch's rule): a constant elsewhere in a function that also calls printk is a real change.
+            if (!NextCallTakesLine(relocations, a.NextIP))
+                return false;
         }
         return true;
+    }
+
+    /// <summary>True when the first call (PLT32) at or after <paramref name="after"/> goes to a <see cref="LineTakers"/> function.</summary>
+    private static bool NextCallTakesLine(List<ResolvedRelocation> relocations, ulong after)
+    {
+        foreach (var r in relocations)
+            if (r.Offset >= after && r.Type == R_X86_64_PLT32 && r.Target.Kind == TargetKind.Symbol)
+                return LineTakers.Contains(r.Target.Symbol!.Name);
+        return false;
     }
 }

@@ -138,6 +138,7 @@ public sealed class ElfFile
     {
         for (var i = 0; i < Sections.Count; i++)
             Sections[i].Index = i;
+        VerifyReferences();
         // Symbols first (they fix symbol indices), then everything that refers to them.
         foreach (var t in Sections.OfType<ElfSymbolTable>())
             t.Encode(this);
@@ -149,6 +150,29 @@ public sealed class ElfFile
                 s.Encode(this);
         var shoff = Layout();
         return Emit(shoff);
+    }
+
+    /// <summary>Refuses links, group members and symbols that name a section no longer in
+    /// <see cref="Sections"/>: their stale index would silently point at another section.</summary>
+    private void VerifyReferences()
+    {
+        var present = new HashSet<ElfSection>(Sections, ReferenceEqualityComparer.Instance);
+        void Check(ElfSection? target, string who)
+        {
+            if (target is not null && !present.Contains(target))
+                throw new LivegraftException(ExitCode.InvalidInput, "LG0034", $"{who} refers to section '{target.Name}', which is not in the file", FileName);
+        }
+        foreach (var s in Sections)
+        {
+            Check(s.Link, $"{s.Name} sh_link");
+            Check(s.InfoSection, $"{s.Name} sh_info");
+            if (s is ElfGroupSection g)
+                foreach (var m in g.Members)
+                    Check(m, $"group {g.Name}");
+            if (s is ElfSymbolTable t)
+                foreach (var sym in t.Symbols)
+                    Check(sym.Section, $"{t.Name} symbol '{sym}'");
+        }
     }
 
     private void BuildStringTables()
@@ -224,25 +248,37 @@ public sealed class ElfFile
         foreach (var s in Sections.Skip(1))
         {
             var align = Math.Max(1UL, s.Alignment);
+            // An absurd sh_addralign (read from a damaged file, or set by mistake) must not wrap
+            // the position around; the output has to fit one array anyway.
+            if (align > MaxOutputSize)
+                throw new LivegraftException(ExitCode.InvalidInput, "LG0035", $"section {s.Name}: alignment 0x{align:x} is too large to lay out", FileName);
             pos = (pos + align - 1) / align * align;
             s.Offset = pos;
             if (s.Type != SHT_NOBITS)
                 pos += s.Size;
+            if (pos > MaxOutputSize)
+                throw new LivegraftException(ExitCode.InvalidInput, "LG0035", $"section {s.Name}: the file would exceed {MaxOutputSize} bytes", FileName);
         }
         return (pos + 7) & ~7UL;
     }
+
+    /// <summary>Largest file the writer lays out (one managed array, with room for the headers).</summary>
+    private const ulong MaxOutputSize = 0x7f000000;
 
     private byte[] Emit(ulong shoff)
     {
         var enc = Encoding;
         var count = Sections.Count;
         var end = shoff + (ulong)(count * SHDR64_SIZE);
-        foreach (var s in Sections)
+        // Section 0 holds no bytes: its sh_offset is whatever the file said and must not size the output.
+        foreach (var s in Sections.Skip(1))
             if (s.Type != SHT_NOBITS)
                 end = Math.Max(end, s.Offset + s.Size);
         var preserved = CanPreserveLayout();
         if (preserved)
             end = Math.Max(end, (ulong)_original.Length);
+        if (end > MaxOutputSize)
+            throw new LivegraftException(ExitCode.InvalidInput, "LG0035", $"the file would exceed {MaxOutputSize} bytes", FileName);
         var output = new byte[end];
         if (preserved)
             _original.CopyTo(output, 0); // keeps padding and anything no header describes

@@ -1,0 +1,89 @@
+using System.CommandLine;
+using System.Runtime.CompilerServices;
+using Livegraft.Host;
+using Livegraft.Kernel;
+using Livegraft.Vm;
+
+namespace Livegraft.Cli.Commands;
+
+/// <summary><c>livegraft vm [--kernel RELEASE] [--file PATH]... [--module NAME]... [--disk IMG]... [--append PARAMS] [--timeout 120s] [--json] -- CMD</c>.</summary>
+internal static class VmCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var command = new Argument<string[]>("command") { Description = "Shell command to run in the guest (put it after --).", Arity = ArgumentArity.OneOrMore };
+        var kernel = new Option<string>("--kernel") { Description = "Kernel release to boot.", DefaultValueFactory = _ => KernelTarget.ReferenceRelease };
+        var files = new Option<string[]>("--file") { Description = "Host file to copy into the command's working directory (/root); repeatable.", AllowMultipleArgumentsPerToken = false };
+        var modules = new Option<string[]>("--module") { Description = "Kernel module to include, with its dependencies (modprobe it in the command); repeatable." };
+        var disks = new Option<string[]>("--disk") { Description = "Raw disk image to attach as /dev/vda, /dev/vdb, ...; repeatable." };
+        var append = new Option<string?>("--append") { Description = "Extra kernel command-line parameters." };
+        var timeout = new Option<string>("--timeout") { Description = "Command timeout (default 120s); the guest kills the command then.", DefaultValueFactory = _ => "120s" };
+        var consoleLog = new Option<string?>("--console-log") { Description = "Append the guest's whole console output to this file." };
+        var json = Cli.JsonOption();
+        var vm = new Command("vm", "Boot a throwaway QEMU guest of a kernel release, run one shell command in it, exit with its status.");
+        vm.Arguments.Add(command);
+        foreach (var o in new Option[] { kernel, files, modules, disks, append, timeout, consoleLog, json })
+            vm.Options.Add(o);
+        vm.SetAction(parse =>
+        {
+            var asJson = parse.GetValue(json);
+            return Cli.Guard(asJson, () =>
+            {
+                var limit = Duration.Parse(parse.GetValue(timeout) ?? "120s");
+                var target = new KernelTarget(parse.GetValue(kernel) ?? KernelTarget.ReferenceRelease);
+                target.EnsureImage(Progress);
+                var options = new VmOptions(target)
+                {
+                    KernelParameters = parse.GetValue(append),
+                    CommandTimeout = limit,
+                    ConsoleLogPath = parse.GetValue(consoleLog),
+                    LivegraftBinary = NativeSelf(),
+                };
+                foreach (var f in parse.GetValue(files) ?? [])
+                    options.Files.Add(new GuestFile(f, "/root/" + Path.GetFileName(f)));
+                foreach (var m in parse.GetValue(modules) ?? [])
+                    options.Modules.Add(m);
+                foreach (var d in parse.GetValue(disks) ?? [])
+                    options.Disks.Add(d);
+
+                using var session = VmSession.Start(options, Progress);
+                Progress("running");
+                var result = session.Run(string.Join(' ', parse.GetValue(command) ?? []), limit);
+                var exit = result.TimedOut ? (int)ExitCode.HostFailure : result.ExitCode;
+                if (result.TimedOut)
+                    Console.Error.WriteLine(new Diagnostic("LG0712", Severity.Error, $"the command timed out after {limit.TotalSeconds:0} s and was killed"));
+                if (asJson)
+                {
+                    Cli.WriteJson(w =>
+                    {
+                        w.WriteStartObject();
+                        w.WriteBoolean("ok", !result.TimedOut && result.ExitCode == 0);
+                        w.WriteNumber("exitCode", exit);
+                        w.WriteNumber("commandExitCode", result.ExitCode);
+                        w.WriteBoolean("timedOut", result.TimedOut);
+                        w.WriteString("output", result.Output);
+                        w.WriteString("kernel", target.Release);
+                        w.WriteNumber("bootSeconds", Math.Round(session.BootTime.TotalSeconds, 2));
+                        w.WriteNumber("runSeconds", Math.Round(result.Elapsed.TotalSeconds, 2));
+                        w.WriteEndObject();
+                    });
+                }
+                else
+                {
+                    Console.Out.Write(result.Output);
+                    Console.Out.Flush();
+                }
+                return exit;
+            });
+        });
+        return vm;
+    }
+
+    private static void Progress(string line) => Console.Error.WriteLine("livegraft: " + line);
+
+    /// <summary>This process's executable when it is the NativeAOT build (it then runs in the guest
+    /// with nothing but glibc); null under <c>dotnet livegraft.dll</c> or a framework-dependent apphost.</summary>
+    private static string? NativeSelf() =>
+        !RuntimeFeature.IsDynamicCodeSupported && Environment.ProcessPath is { } self && File.Exists(self) ? self : null;
+}

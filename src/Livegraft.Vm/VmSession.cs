@@ -1,0 +1,545 @@
+using System.Collections.Concurrent;
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Livegraft.Vm;
+
+/// <summary>
+/// One QEMU guest booted from a Livegraft initramfs, driven over its serial console: run shell
+/// commands, copy files in, power it off or reboot it. Dispose always kills QEMU and deletes the
+/// session's temporary files.
+/// </summary>
+/// <remarks>
+/// Protocol (docs/vm.md): the host sends lines <c>D &lt;base64&gt;</c> then <c>X &lt;id&gt; &lt;seconds&gt;</c>;
+/// the guest answers <c>@@LGB:&lt;nonce&gt;:&lt;id&gt;@@</c>, the command's output, and
+/// <c>@@LGE:&lt;nonce&gt;:&lt;id&gt;:&lt;status&gt;@@</c>. The nonce is fresh per boot and passed on the
+/// kernel command line, so neither the echo of the host's lines, nor kernel messages, nor an
+/// earlier boot's output can be taken for a marker. Commands run one at a time.
+/// </remarks>
+public sealed class VmSession : IDisposable
+{
+    private const int ChunkBytes = 768; // 1024 base64 chars a line: well under N_TTY's 4095-byte canonical line limit
+    private static readonly ConcurrentDictionary<VmSession, byte> Live = new();
+    private static readonly TimeSpan Grace = TimeSpan.FromSeconds(30);
+
+    private readonly VmOptions _options;
+    private readonly Action<string>? _progress;
+    private readonly object _gate = new();
+    private readonly object _runLock = new();
+    private readonly StringBuilder _log = new();
+    private readonly StringBuilder _qemuStderr = new();
+    private readonly string _workDir;
+    private Process? _qemu;
+    private Process? _guard;
+    private StreamWriter? _logFile;
+    private string _nonce = "";
+    private int _generation;
+    private int _seq;
+    private int _consumed;
+    private bool _exited = true;
+    private bool _disposed;
+
+    static VmSession()
+    {
+        // Covers normal exits and SIGTERM; a SIGKILLed host is covered by the guard process.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            foreach (var s in Live.Keys)
+                s.Dispose();
+        };
+    }
+
+    private VmSession(VmOptions options, Action<string>? progress)
+    {
+        _options = options;
+        _progress = progress;
+        _workDir = options.TempDirectory is null
+            ? Directory.CreateTempSubdirectory("livegraft-vm-").FullName
+            : Directory.CreateDirectory(Path.Combine(options.TempDirectory, "livegraft-vm-" + RandomNumberGenerator.GetHexString(8, lowercase: true))).FullName;
+        InitramfsPath = Path.Combine(_workDir, "initramfs.img");
+        Live[this] = 0;
+    }
+
+    /// <summary>The kernel release running in the guest.</summary>
+    public string Release => _options.Kernel.Release;
+
+    /// <summary>The initramfs this session boots (inside its temporary directory).</summary>
+    public string InitramfsPath { get; }
+
+    /// <summary>Wall time of the last boot, from starting QEMU to the ready marker.</summary>
+    public TimeSpan BootTime { get; private set; }
+
+    /// <summary>True while QEMU runs and the guest is answering.</summary>
+    public bool IsRunning
+    {
+        get
+        {
+            lock (_gate)
+                return !_exited && !_disposed;
+        }
+    }
+
+    /// <summary>Everything the serial console printed, across boots (kept after Dispose).</summary>
+    public string ConsoleLog
+    {
+        get
+        {
+            lock (_gate)
+                return _log.ToString();
+        }
+    }
+
+    /// <summary>Builds the initramfs and boots it; throws <see cref="LivegraftException"/> (LG07xx) when the guest does not come up.</summary>
+    public static VmSession Start(VmOptions options, Action<string>? progress = null)
+    {
+        var session = new VmSession(options, progress);
+        try
+        {
+            session.BuildInitramfs();
+            session.Boot();
+            return session;
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Runs <paramref name="command"/> with <c>sh</c> in <c>/root</c>, stdin from /dev/null, and
+    /// returns its status and output. The guest kills the command's process group at the timeout
+    /// (null: <see cref="VmOptions.CommandTimeout"/>; <see cref="Timeout.InfiniteTimeSpan"/>: none).</summary>
+    public VmCommandResult Run(string command, TimeSpan? timeout = null)
+    {
+        var limit = timeout ?? _options.CommandTimeout;
+        var seconds = limit == Timeout.InfiniteTimeSpan ? 0 : Math.Max(1, (int)Math.Ceiling(limit.TotalSeconds));
+        lock (_runLock)
+        {
+            var sw = Stopwatch.StartNew();
+            var id = NextId();
+            var script = Encoding.UTF8.GetBytes(command);
+            var deadline = seconds == 0 ? DateTime.MaxValue : DateTime.UtcNow + TimeSpan.FromSeconds(seconds) + Grace + TransferAllowance(script.Length);
+            SendBuffer(script);
+            SendLine($"X {id} {seconds}");
+            var begin = $"@@LGB:{_nonce}:{id}@@";
+            var b = WaitFor(begin, _consumed, deadline, command);
+            var outputStart = b + begin.Length;
+            var (e, status, after) = WaitForEnd(id, outputStart, deadline, command);
+            string output;
+            lock (_gate)
+                output = _log.ToString(outputStart, e - outputStart);
+            _consumed = after;
+            output = CleanOutput(output);
+            var timedOut = status == "T";
+            var code = timedOut ? 124 : int.Parse(status, CultureInfo.InvariantCulture);
+            return new VmCommandResult(code, output, timedOut, sw.Elapsed);
+        }
+    }
+
+    /// <summary>Like <see cref="Run"/> but returns only the output, throwing LG0709 when the command fails or times out.</summary>
+    public string RunChecked(string command, TimeSpan? timeout = null)
+    {
+        var r = Run(command, timeout);
+        if (r.TimedOut || r.ExitCode != 0)
+            throw new LivegraftException(ExitCode.HostFailure, "LG0709",
+                $"guest command {(r.TimedOut ? "timed out" : $"failed with status {r.ExitCode}")}: {command}\n{r.Output}");
+        return r.Output;
+    }
+
+    /// <summary>Writes <paramref name="content"/> to <paramref name="guestPath"/> over the serial line (base64;
+    /// a few hundred KB/s under TCG, so prefer <see cref="VmOptions.Files"/> for large files).</summary>
+    public void PutFile(string guestPath, byte[] content, uint mode = 0x1A4)
+    {
+        if (!guestPath.StartsWith('/') || guestPath.Any(char.IsWhiteSpace))
+            throw new LivegraftException(ExitCode.InvalidInput, "LG0708", $"guest path must be absolute and without spaces: '{guestPath}'");
+        lock (_runLock)
+        {
+            var id = NextId();
+            var deadline = DateTime.UtcNow + Grace + TransferAllowance(content.Length);
+            SendBuffer(content);
+            SendLine($"F {id} {Convert.ToString(mode & 0xFFF, 8)} {guestPath}");
+            var (_, status, after) = WaitForEnd(id, _consumed, deadline, "put " + guestPath);
+            _consumed = after;
+            if (status != "0")
+                throw new LivegraftException(ExitCode.HostFailure, "LG0708", $"writing {guestPath} in the guest failed (status {status})");
+        }
+    }
+
+    /// <summary>Copies a host file into the guest over the serial line, keeping its permission bits.</summary>
+    public void PutFile(string hostPath, string guestPath) =>
+        PutFile(guestPath, File.ReadAllBytes(hostPath), InitramfsBuilder.UnixMode(hostPath));
+
+    /// <summary>Syncs and powers the guest off (kills QEMU if it has not exited within 30 s).</summary>
+    public void PowerOff()
+    {
+        lock (_runLock)
+        {
+            if (IsRunning)
+            {
+                try
+                {
+                    SendBuffer(Encoding.UTF8.GetBytes("sync; poweroff -f"));
+                    SendLine($"X {NextId()} 0");
+                }
+                catch (LivegraftException)
+                {
+                    // Already gone: fall through to the kill.
+                }
+                var qemu = _qemu;
+                if (qemu is not null && !qemu.WaitForExit(TimeSpan.FromSeconds(30)))
+                    Report("guest did not power off within 30 s; killing QEMU");
+            }
+            StopProcesses();
+        }
+    }
+
+    /// <summary>Powers off and boots again from the same initramfs and disks (a fresh nonce, a fresh guest).</summary>
+    public void Reboot()
+    {
+        PowerOff();
+        Boot();
+    }
+
+    /// <summary>Kills QEMU (no clean shutdown), closes the console log and deletes the temporary directory.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+                return;
+            _disposed = true;
+        }
+        StopProcesses();
+        _logFile?.Dispose();
+        _logFile = null;
+        try
+        {
+            Directory.Delete(_workDir, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Best effort: the guard removes it if the host dies; /tmp is cleaned at boot anyway.
+        }
+        Live.TryRemove(this, out _);
+    }
+
+    private void BuildInitramfs()
+    {
+        var o = _options;
+        Report("building initramfs");
+        if (!File.Exists(o.Kernel.KernelImage))
+            throw new LivegraftException(ExitCode.HostFailure, "LG0705", $"kernel image for {o.Kernel.Release} not found (KernelTarget.EnsureImage fetches it)", o.Kernel.KernelImage);
+        var modules = new KernelModules(o.Kernel.ModulesDirectory);
+        var b = InitramfsBuilder.CreateDefault(modules, o.Kernel.Release);
+        foreach (var m in o.Modules)
+            b.AddModule(m);
+        if (o.Disks.Count > 0)
+        {
+            // CONFIG_VIRTIO_PCI=m and CONFIG_VIRTIO_BLK=m: no /dev/vda until both are loaded.
+            foreach (var m in new[] { "virtio_pci", "virtio_blk", "ext4" })
+                b.AddModule(m);
+            // The disks register asynchronously after the driver binds; wait (up to 10 s) for each
+            // node so the first command can mount without racing the probe.
+            var last = $"/dev/vd{(char)('a' + o.Disks.Count - 1)}";
+            b.AddInitHook("10-virtio-blk",
+                $"modprobe virtio_pci; modprobe virtio_blk\ni=0; while [ ! -b {last} ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n");
+        }
+        foreach (var f in o.Files)
+            b.AddFile(f.HostPath, f.GuestPath, f.Mode);
+        foreach (var (guest, host) in o.Executables)
+            b.AddExecutable(host, guest);
+        if (o.LivegraftBinary is not null)
+            b.AddExecutable(o.LivegraftBinary, "/usr/bin/livegraft");
+        o.ConfigureInitramfs?.Invoke(b);
+        b.Build(InitramfsPath);
+        if (o.ConsoleLogPath is not null)
+            _logFile = new StreamWriter(o.ConsoleLogPath, append: true, new UTF8Encoding(false)) { AutoFlush = true };
+    }
+
+    private void Boot()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var o = _options;
+        _nonce = RandomNumberGenerator.GetHexString(12, lowercase: true);
+        var append = $"console=ttyS0 nokaslr panic=-1 quiet lg.nonce={_nonce}";
+        if (!string.IsNullOrWhiteSpace(o.KernelParameters))
+            append += " " + o.KernelParameters.Trim();
+        var psi = new ProcessStartInfo(o.Qemu)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            StandardOutputEncoding = new UTF8Encoding(false),
+            StandardErrorEncoding = new UTF8Encoding(false),
+            StandardInputEncoding = new UTF8Encoding(false),
+        };
+        // -serial stdio instead of -nographic's mon:stdio: the monitor mux would treat a 0x01 byte
+        // as its escape key. -nodefaults drops the NIC (and its option ROM) and the VGA card.
+        string[] args =
+        [
+            "-accel", "tcg", "-m", o.MemoryMiB.ToString(CultureInfo.InvariantCulture), "-smp", o.Cpus.ToString(CultureInfo.InvariantCulture),
+            "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
+            "-kernel", o.Kernel.KernelImage, "-initrd", InitramfsPath, "-append", append,
+        ];
+        foreach (var a in args)
+            psi.ArgumentList.Add(a);
+        if (o.Cpu is not null)
+        {
+            psi.ArgumentList.Add("-cpu");
+            psi.ArgumentList.Add(o.Cpu);
+        }
+        foreach (var disk in o.Disks)
+        {
+            psi.ArgumentList.Add("-drive");
+            psi.ArgumentList.Add($"file={Path.GetFullPath(disk).Replace(",", ",,", StringComparison.Ordinal)},if=virtio,format=raw");
+        }
+        Report($"booting {o.Kernel.Release}");
+        var sw = Stopwatch.StartNew();
+        Process qemu;
+        try
+        {
+            qemu = Process.Start(psi)!;
+        }
+        catch (Win32Exception e)
+        {
+            throw new LivegraftException(ExitCode.HostFailure, "LG0700", $"cannot run {o.Qemu}: {e.Message} (install qemu-system-x86)");
+        }
+        int generation;
+        lock (_gate)
+        {
+            _qemu = qemu;
+            _exited = false;
+            generation = ++_generation;
+            _consumed = _log.Length;
+            _qemuStderr.Clear();
+        }
+        qemu.StandardInput.AutoFlush = true;
+        qemu.StandardInput.NewLine = "\n";
+        StartReader(qemu.StandardOutput, generation, toLog: true);
+        StartReader(qemu.StandardError, generation, toLog: false);
+        _guard = StartGuard(qemu.Id);
+        var ready = $"@@LG-READY:{_nonce}@@";
+        var deadline = DateTime.UtcNow + o.BootTimeout;
+        int at;
+        try
+        {
+            at = WaitFor(ready, _consumed, deadline, null);
+        }
+        catch (LivegraftException e) when (e.Diagnostics[0].Id == "LG0703")
+        {
+            StopProcesses();
+            throw Failure("LG0701", $"the guest did not become ready within {o.BootTimeout.TotalSeconds:0} s");
+        }
+        _consumed = at + ready.Length;
+        BootTime = sw.Elapsed;
+        Report($"booted in {BootTime.TotalSeconds:0.0} s");
+    }
+
+    private void StartReader(StreamReader reader, int generation, bool toLog)
+    {
+        var thread = new Thread(() =>
+        {
+            var buffer = new char[4096];
+            try
+            {
+                int n;
+                while ((n = reader.Read(buffer, 0, buffer.Length)) > 0)
+                {
+                    lock (_gate)
+                    {
+                        (toLog ? _log : _qemuStderr).Append(buffer, 0, n);
+                        if (toLog)
+                            _logFile?.Write(buffer, 0, n);
+                        Monitor.PulseAll(_gate);
+                    }
+                }
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                // The process went away; treated as EOF.
+            }
+            if (toLog)
+            {
+                lock (_gate)
+                {
+                    if (generation == _generation)
+                        _exited = true;
+                    Monitor.PulseAll(_gate);
+                }
+            }
+        })
+        { IsBackground = true, Name = toLog ? "qemu-console" : "qemu-stderr" };
+        thread.Start();
+    }
+
+    /// <summary>A host shell that kills QEMU and removes the temporary directory if this process
+    /// dies without disposing (SIGKILL, a crashed test host): nothing is left running.</summary>
+    private Process? StartGuard(int qemuPid)
+    {
+        const string script = """
+            while kill -0 "$2" 2>/dev/null; do
+                if ! kill -0 "$1" 2>/dev/null; then kill -9 "$2"; rm -rf "$3"; exit 0; fi
+                sleep 1
+            done
+            """;
+        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-c", script, "livegraft-vm-guard", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), qemuPid.ToString(CultureInfo.InvariantCulture), _workDir })
+            psi.ArgumentList.Add(a);
+        try
+        {
+            return Process.Start(psi);
+        }
+        catch (Win32Exception)
+        {
+            return null; // No /bin/sh: Dispose and ProcessExit still clean up.
+        }
+    }
+
+    private void StopProcesses()
+    {
+        Process? qemu, guard;
+        lock (_gate)
+        {
+            qemu = _qemu;
+            guard = _guard;
+            _qemu = null;
+            _guard = null;
+            _exited = true;
+            _generation++;
+            Monitor.PulseAll(_gate);
+        }
+        foreach (var p in new[] { qemu, guard })
+        {
+            if (p is null)
+                continue;
+            try
+            {
+                if (!p.HasExited)
+                    p.Kill(entireProcessTree: true);
+                p.WaitForExit(5000);
+            }
+            catch (InvalidOperationException)
+            {
+                // Already exited and reaped.
+            }
+            p.Dispose();
+        }
+    }
+
+    private string NextId() => (++_seq).ToString(CultureInfo.InvariantCulture);
+
+    private void SendBuffer(byte[] content)
+    {
+        var sb = new StringBuilder();
+        for (var i = 0; i < content.Length; i += ChunkBytes)
+            sb.Append("D ").Append(Convert.ToBase64String(content, i, Math.Min(ChunkBytes, content.Length - i))).Append('\n');
+        if (content.Length == 0)
+            sb.Append("D \n");
+        SendRaw(sb.ToString());
+    }
+
+    private void SendLine(string line) => SendRaw(line + "\n");
+
+    private void SendRaw(string text)
+    {
+        var qemu = _qemu;
+        if (qemu is null || !IsRunning)
+            throw Failure("LG0702", "the VM is not running");
+        try
+        {
+            qemu.StandardInput.Write(text);
+        }
+        catch (IOException)
+        {
+            throw Failure("LG0702", "the VM exited");
+        }
+    }
+
+    /// <summary>Base64 over a TCG-emulated 16550 moves roughly 100 KB/s; allow 10 KB/s.</summary>
+    private static TimeSpan TransferAllowance(int bytes) => TimeSpan.FromSeconds(bytes / 10_000.0);
+
+    /// <summary>Waits until <paramref name="marker"/> appears in the console log at or after <paramref name="from"/>; returns its index.</summary>
+    private int WaitFor(string marker, int from, DateTime deadline, string? command)
+    {
+        lock (_gate)
+        {
+            var scan = from;
+            while (true)
+            {
+                if (_log.Length - scan >= marker.Length)
+                {
+                    var i = _log.ToString(scan, _log.Length - scan).IndexOf(marker, StringComparison.Ordinal);
+                    if (i >= 0)
+                        return scan + i;
+                    scan = Math.Max(scan, _log.Length - marker.Length + 1);
+                }
+                if (_exited)
+                    throw Failure("LG0702", command is null ? "QEMU exited before the guest was ready" : $"the VM exited while running: {command}");
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero)
+                {
+                    if (command is null)
+                        throw new LivegraftException(ExitCode.HostFailure, "LG0703", "timeout");
+                    Monitor.Exit(_gate);
+                    try
+                    {
+                        StopProcesses();
+                    }
+                    finally
+                    {
+                        Monitor.Enter(_gate);
+                    }
+                    throw Failure("LG0703", $"the guest stopped answering while running: {command}");
+                }
+                Monitor.Wait(_gate, left > TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : left);
+            }
+        }
+    }
+
+    /// <summary>Waits for the complete end marker of command <paramref name="id"/>: returns where it starts, the status field, and the index after it.</summary>
+    private (int Start, string Status, int After) WaitForEnd(string id, int from, DateTime deadline, string command)
+    {
+        var prefix = $"@@LGE:{_nonce}:{id}:";
+        var start = WaitFor(prefix, from, deadline, command);
+        var close = WaitFor("@@", start + prefix.Length, deadline, command);
+        string status;
+        lock (_gate)
+            status = _log.ToString(start + prefix.Length, close - start - prefix.Length);
+        return (start, status, close + 2);
+    }
+
+    /// <summary>Strips the newline the guest put after the begin marker and before the end marker
+    /// (so output without a final newline survives), and the <c>\r</c> of kernel messages.</summary>
+    private static string CleanOutput(string raw)
+    {
+        if (raw.StartsWith("\r\n", StringComparison.Ordinal))
+            raw = raw[2..];
+        else if (raw.StartsWith('\n'))
+            raw = raw[1..];
+        if (raw.EndsWith('\n'))
+            raw = raw[..^1];
+        return raw.Replace("\r\n", "\n", StringComparison.Ordinal);
+    }
+
+    private LivegraftException Failure(string id, string message)
+    {
+        string tail, stderr;
+        lock (_gate)
+        {
+            var start = Math.Max(0, _log.Length - 4000);
+            var log = _log.ToString(start, _log.Length - start);
+            tail = string.Join('\n', log.Replace("\r", "", StringComparison.Ordinal).Split('\n').TakeLast(40));
+            stderr = _qemuStderr.ToString().Trim();
+        }
+        var text = $"{message}\n--- console (last lines) ---\n{tail}";
+        if (stderr.Length > 0)
+            text += $"\n--- qemu stderr ---\n{stderr}";
+        return new LivegraftException(ExitCode.HostFailure, id, text);
+    }
+
+    private void Report(string message) => _progress?.Invoke(message);
+}

@@ -1,0 +1,101 @@
+using Livegraft.Kernel;
+using Livegraft.Kernel.Build;
+using Livegraft.Vm;
+
+namespace Livegraft.Cli.Tests;
+
+/// <summary>
+/// Every patch of tests/patches: built with the real pipeline for the reference kernel, loaded into a
+/// fresh QEMU guest of that kernel, and its effect observed: the check fails before loading, passes
+/// while the patch is enabled (transition 0), and fails again after disabling and unloading.
+/// Refused patches must fail the build with the expected diagnostic and leave no module.
+/// </summary>
+public class PatchesEndToEndTests
+{
+    public static TheoryData<string> Loadable() => [.. PatchCase.All().Where(c => c.Expectation == "load").Select(c => c.Patch)];
+
+    public static TheoryData<string> Refused() => [.. PatchCase.All().Where(c => c.Expectation == "refuse").Select(c => c.Patch)];
+
+    private static PatchCase Case(string patch) => PatchCase.All().Single(c => c.Patch == patch);
+
+    /// <summary>Shell helpers for the guest: load, wait for the transition, disable, unload.</summary>
+    private const string GuestHelpers = """
+        lp_wait() { i=0; while [ "$(cat /sys/kernel/livepatch/$1/transition)" != 0 ]; do i=$((i+1)); [ $i -gt 600 ] && return 1; sleep 0.1; done; }
+        lp_load() { insmod "$1" || return 1; lp_wait "$2" && [ "$(cat /sys/kernel/livepatch/$2/enabled)" = 1 ]; }
+        lp_unload() { echo 0 > /sys/kernel/livepatch/$1/enabled && lp_wait "$1" && i=0; while [ -d /sys/kernel/livepatch/$1 ] && [ $i -lt 100 ]; do i=$((i+1)); sleep 0.1; done; rmmod "$1"; }
+        """;
+
+    [Theory]
+    [MemberData(nameof(Loadable))]
+    public void PatchChangesTheRunningKernelAndReverts(string patch)
+    {
+        var c = Case(patch);
+        var dir = Directory.CreateTempSubdirectory("livegraft-e2e-").FullName;
+        try
+        {
+            var report = PatchBuilder.Build(new BuildRequest(c.PatchPath, KernelTarget.Reference) { OutputPath = Path.Combine(dir, "patch.ko") }, cancellationToken: TestContext.Current.CancellationToken);
+            Assert.True(File.Exists(report.ModulePath));
+            var name = report.ModuleName;
+            var options = new VmOptions(KernelTarget.Reference) { CommandTimeout = TimeSpan.FromSeconds(120) };
+            options.Files.Add(new GuestFile(report.ModulePath, "/root/patch.ko"));
+            if (c.Module is not null)
+                options.Modules.Add(c.Module);
+            using var vm = VmSession.Start(options);
+            vm.RunChecked(GuestHelpers.Replace("\r", "", StringComparison.Ordinal) + "\ntype lp_load >/dev/null");
+            var scenarios = c.Module is null ? new[] { "" } : new[] { "module-first", "patch-first" };
+            foreach (var scenario in scenarios)
+            {
+                if (scenario == "module-first")
+                    vm.RunChecked($"modprobe {c.Module}");
+                AssertCheck(vm, c, expected: false, $"before loading{Label(scenario)}");
+                var load = vm.Run($"{GuestHelpers}\nlp_load /root/patch.ko {name}");
+                Assert.True(load.ExitCode == 0, $"loading {patch} failed: {load.Output}\n{vm.Run("dmesg | tail -30").Output}");
+                if (scenario == "patch-first")
+                    vm.RunChecked($"modprobe {c.Module}");
+                AssertCheck(vm, c, expected: true, $"while loaded{Label(scenario)}");
+                vm.RunChecked($"{GuestHelpers}\nlp_unload {name}");
+                AssertCheck(vm, c, expected: false, $"after unloading{Label(scenario)}");
+                if (scenario == "module-first")
+                    vm.RunChecked($"umount /proc/sys/fs/binfmt_misc 2>/dev/null; rmmod {c.Module}");
+            }
+            var dmesg = vm.Run("dmesg").Output;
+            Assert.DoesNotContain("BUG:", dmesg, StringComparison.Ordinal);
+            Assert.DoesNotContain("Oops", dmesg, StringComparison.Ordinal);
+            if (patch.Contains("callbacks", StringComparison.Ordinal))
+                foreach (var kind in new[] { "pre_patch", "post_patch", "pre_unpatch", "post_unpatch" })
+                    Assert.Contains($"livegraft-test: {kind} callback", dmesg, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static string Label(string scenario) => scenario.Length == 0 ? "" : $" ({scenario})";
+
+    private static void AssertCheck(VmSession vm, PatchCase c, bool expected, string when)
+    {
+        var r = vm.Run(c.Check);
+        Assert.True((r.ExitCode == 0) == expected, $"{c.Patch}: check {(expected ? "failed" : "passed")} {when}: {c.Check}\n{r.Output}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Refused))]
+    public void UnsafePatchIsRefusedWithItsReason(string patch)
+    {
+        var c = Case(patch);
+        var dir = Directory.CreateTempSubdirectory("livegraft-e2e-").FullName;
+        try
+        {
+            var output = Path.Combine(dir, "patch.ko");
+            var e = Assert.Throws<LivegraftException>(() => PatchBuilder.Build(new BuildRequest(c.PatchPath, KernelTarget.Reference) { OutputPath = output }, cancellationToken: TestContext.Current.CancellationToken));
+            Assert.Contains(e.Diagnostics, d => d.Id == c.RefusalId);
+            Assert.False(File.Exists(output));
+            Assert.Empty(Directory.GetFiles(dir));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}

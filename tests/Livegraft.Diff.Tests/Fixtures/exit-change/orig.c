@@ -1,0 +1,8 @@
+#include "kernel.h"
+
+static void __exit teardown(void)
+{
+	printk("thing: teardown\n");
+}
+
+void (*thing_exitcall)(void) __used = teardown;

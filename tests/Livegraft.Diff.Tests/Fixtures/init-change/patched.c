@@ -1,0 +1,9 @@
+#include "kernel.h"
+
+static int __init setup_thing(void)
+{
+	printk("thing: setup done\n");
+	return 0;
+}
+
+int (*thing_initcall)(void) __used = setup_thing;

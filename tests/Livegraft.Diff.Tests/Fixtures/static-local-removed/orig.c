@@ -1,0 +1,8 @@
+#include "kernel.h"
+
+int next_id(void)
+{
+	static int count;
+
+	return ++count;
+}

@@ -1,0 +1,14 @@
+#include "kernel.h"
+
+static int counter;
+
+static noinline int bump(int n)
+{
+	counter += n;
+	return counter;
+}
+
+int entry(int n)
+{
+	return bump(n) + 1;
+}

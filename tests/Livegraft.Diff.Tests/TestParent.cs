@@ -1,0 +1,54 @@
+using Livegraft.Elf;
+
+namespace Livegraft.Diff.Tests;
+
+/// <summary>
+/// A parent (vmlinux or module) made up for a case: a fixed set of exports, every name the
+/// original object defines or references, and sympos 0 unless the case's <c>parent=</c> column
+/// says a name has duplicates (<c>name:2</c>), cannot be pinned (<c>name:ambiguous</c>, LG0110)
+/// or is absent from kallsyms (<c>name:missing</c>, LG0109).
+/// </summary>
+public sealed class TestParent : IParentSymbols
+{
+    /// <summary>What the fixtures may call without a livepatch relocation.</summary>
+    public static readonly IReadOnlySet<string> Exports = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "printk", "_printk", "seq_puts", "seq_printf", "__fentry__", "__x86_return_thunk", "kmalloc",
+        "__might_sleep", "do_work", "report_error",
+    };
+
+    private readonly HashSet<string> _defined = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _sympos = new(StringComparer.Ordinal);
+
+    /// <summary>Builds the parent of <paramref name="orig"/> for <paramref name="c"/>.</summary>
+    public TestParent(ElfFile orig, DiffCase c)
+    {
+        ObjectName = c.Columns.GetValueOrDefault("object") ?? "vmlinux";
+        foreach (var s in orig.SymbolTable!.Symbols)
+            if (s.Name.Length > 0 && !s.IsSectionSymbol && s.Type != ElfNative.STT_FILE)
+                _defined.Add(s.Name);
+        foreach (var entry in c.List("parent"))
+        {
+            var colon = entry.LastIndexOf(':');
+            _sympos[entry[..colon]] = entry[(colon + 1)..];
+        }
+    }
+
+    /// <inheritdoc/>
+    public string ObjectName { get; }
+
+    /// <inheritdoc/>
+    public bool IsExported(string name) => Exports.Contains(name);
+
+    /// <inheritdoc/>
+    public bool Defines(string name) => _defined.Contains(name) && !(_sympos.GetValueOrDefault(name) is "missing");
+
+    /// <inheritdoc/>
+    public int Sympos(ElfSymbol symbol, ElfFile origObject) => _sympos.GetValueOrDefault(symbol.Name) switch
+    {
+        null => 0,
+        "ambiguous" => throw new LivegraftException(ExitCode.InvalidInput, "LG0110", $"'{symbol.Name}' is ambiguous in {ObjectName}"),
+        "missing" => throw new LivegraftException(ExitCode.InvalidInput, "LG0109", $"'{symbol.Name}' is not in {ObjectName}"),
+        var n => int.Parse(n, System.Globalization.CultureInfo.InvariantCulture),
+    };
+}

@@ -1,7 +1,0 @@
-namespace Livegraft.Vm.Tests;
-
-public class SmokeTests
-{
-    [Fact]
-    public void Builds() => Assert.True(true);
-}
