@@ -8,5 +8,18 @@ internal static class CommandTable
     /// <summary>The subcommands, in the order <c>--help</c> lists them.</summary>
     public static IEnumerable<Command> All() =>
     [
+        BuildCommand.Create(),
+        DiffCommand.Create(),
+        ElfCommand.Create(),
+        LoadCommand.Create(),
+        UnloadCommand.Create(),
+        ListCommand.Create(),
+        StatusCommand.Create(),
+        InfoCommand.Create(),
+        InstallCommand.Create(),
+        InstallCommand.CreateUninstall(),
+        InstallCommand.CreateLoadInstalled(),
+        SymbolsCommand.Create(),
+        VmCommand.Create(),
     ];
 }

@@ -72,6 +72,65 @@ public sealed class KernelTarget
     /// <summary>The installed headers package (kbuild external modules build against it).</summary>
     public string HeadersDirectory => Path.Combine("/usr/src", "linux-headers-" + Release);
 
+    /// <summary>The source tarball the <see cref="SourcePackage"/> installs, e.g. <c>/usr/src/linux-source-6.1.tar.xz</c>.</summary>
+    public string SourceTarball => Path.Combine("/usr/src", SourcePackage + ".tar.xz");
+
+    /// <summary>The directory every member of <see cref="SourceTarball"/> sits under (<c>linux-source-6.1</c>).</summary>
+    public string SourceTopDirectory => SourcePackage;
+
+    /// <summary>The config the distro built this release with, as the headers package ships it.</summary>
+    public string HeadersConfigFile => Path.Combine(HeadersDirectory, ".config");
+
+    /// <summary>Lock file serialising every Livegraft process that prepares, patches or compiles in
+    /// <see cref="TreeDirectory"/>. It lives beside the tree so that it also guards the tree's creation.</summary>
+    public string TreeLockFile => Path.Combine(CacheDirectory, "tree.lock");
+
+    /// <summary>Per-tree catalog of the objects kbuild builds for this config (see <c>UnitCatalog</c>).</summary>
+    public string UnitCatalogFile => Path.Combine(CacheDirectory, "units.tsv");
+
+    /// <summary>The compiler the distro built this release with; kbuild is always invoked with <c>CC=</c> it.</summary>
+    public string Compiler { get; init; } = "gcc-12";
+
+    /// <summary>The <c>vermagic</c> every module for this release must carry, derived from the
+    /// headers package's config exactly as <c>include/linux/vermagic.h</c> composes it
+    /// (with its trailing space). Randomised struct layout (whose seed hash also goes into vermagic)
+    /// is not supported.</summary>
+    public string ExpectedVermagic()
+    {
+        if (!File.Exists(HeadersConfigFile))
+            throw new LivegraftException(ExitCode.HostFailure, KernelErrors.HeadersPackageMissing,
+                $"{HeadersConfigFile} not found: install linux-headers-{Release} (scripts/install-deps)");
+        var config = ReadConfig(HeadersConfigFile);
+        bool On(string name) => config.TryGetValue(name, out var v) && v == "y";
+        var magic = Release + " ";
+        if (On("CONFIG_SMP"))
+            magic += "SMP ";
+        if (On("CONFIG_PREEMPT_RT"))
+            magic += "preempt_rt ";
+        else if (On("CONFIG_PREEMPT_BUILD"))
+            magic += "preempt ";
+        if (On("CONFIG_MODULE_UNLOAD"))
+            magic += "mod_unload ";
+        if (On("CONFIG_MODVERSIONS"))
+            magic += "modversions ";
+        return magic;
+    }
+
+    /// <summary>Reads a kconfig file into <c>CONFIG_X → value</c> (strings keep their quotes).</summary>
+    public static Dictionary<string, string> ReadConfig(string path)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var line in File.ReadLines(path))
+        {
+            if (line.Length == 0 || line[0] == '#')
+                continue;
+            var eq = line.IndexOf('=');
+            if (eq > 0)
+                result[line[..eq]] = line[(eq + 1)..];
+        }
+        return result;
+    }
+
     /// <summary>Fetches and extracts <c>linux-image-&lt;release&gt;</c> into <see cref="ImageRoot"/>
     /// unless it is already there. Extraction goes to a temporary directory renamed into place, so an
     /// interrupted run leaves nothing half-written.</summary>

@@ -1,0 +1,93 @@
+using System.CommandLine;
+using Livegraft.Host;
+
+namespace Livegraft.Cli.Commands;
+
+/// <summary><c>livegraft install</c>, <c>uninstall</c> and <c>load-installed</c>: patches kept for boot.</summary>
+internal static class InstallCommand
+{
+    /// <summary>Builds <c>install PATCH.ko</c>.</summary>
+    public static Command Create()
+    {
+        var file = new Argument<string>("patch") { Description = "Livepatch module (.ko) to keep for its kernel release." };
+        var json = Cli.JsonOption();
+        var command = new Command("install", "Store a live patch under /var/lib/livegraft/<release>/ and enable the boot unit.");
+        command.Arguments.Add(file);
+        command.Options.Add(json);
+        command.SetAction(parse =>
+        {
+            var asJson = parse.GetValue(json);
+            return Cli.Guard(asJson, () =>
+            {
+                var store = new PatchStore();
+                var p = store.Install(parse.GetValue(file)!);
+                if (asJson)
+                    Cli.WriteJson(w => HostJson.Write(w, "install", [p], store.UnitPath));
+                else
+                    Console.Out.WriteLine($"installed {p.Name} for {p.Release} as {p.Path}; enabled {store.UnitPath}");
+                return 0;
+            });
+        });
+        return command;
+    }
+
+    /// <summary>Builds <c>uninstall NAME [--release R]</c>.</summary>
+    public static Command CreateUninstall()
+    {
+        var name = new Argument<string>("name") { Description = "Patch (module) name." };
+        var release = new Option<string?>("--release") { Description = "Only for this kernel release (default: every release)." };
+        var json = Cli.JsonOption();
+        var command = new Command("uninstall", "Remove a stored live patch (does not unload it; see 'unload').");
+        command.Arguments.Add(name);
+        command.Options.Add(release);
+        command.Options.Add(json);
+        command.SetAction(parse =>
+        {
+            var asJson = parse.GetValue(json);
+            return Cli.Guard(asJson, () =>
+            {
+                var store = new PatchStore();
+                var removed = store.Uninstall(parse.GetValue(name)!.Replace('-', '_'), parse.GetValue(release));
+                if (asJson)
+                    Cli.WriteJson(w => HostJson.Write(w, "uninstall", removed, File.Exists(store.UnitPath) ? store.UnitPath : null));
+                else
+                {
+                    foreach (var p in removed)
+                        Console.Out.WriteLine($"uninstalled {p.Name} for {p.Release}");
+                }
+                return 0;
+            });
+        });
+        return command;
+    }
+
+    /// <summary>Builds <c>load-installed</c>, which the boot unit runs.</summary>
+    public static Command CreateLoadInstalled()
+    {
+        var timeout = LoadCommand.TimeoutOption("Per-patch transition timeout (default 60s).");
+        var json = Cli.JsonOption();
+        var command = new Command("load-installed", "Load every patch installed for the running kernel, in install order (run at boot).");
+        command.Options.Add(timeout);
+        command.Options.Add(json);
+        command.SetAction(parse =>
+        {
+            var asJson = parse.GetValue(json);
+            return Cli.Guard(asJson, () =>
+            {
+                var release = RunningKernel.Read(HostPaths.Default).Release;
+                var results = new PatchStore().LoadInstalled(new LivepatchManager(), LoadCommand.Options(parse.GetValue(timeout)));
+                foreach (var d in results.SelectMany(r => r.Diagnostics).Where(d => d.Severity != Severity.Note))
+                    Console.Error.WriteLine(d.ToString());
+                if (asJson)
+                    Cli.WriteJson(w => HostJson.Write(w, release, results));
+                else
+                {
+                    foreach (var r in results)
+                        Console.Out.WriteLine($"{r.Patch.Name}: {r.Action}");
+                }
+                return results.Any(r => r.Action == "failed") ? (int)ExitCode.HostFailure : 0;
+            });
+        });
+        return command;
+    }
+}

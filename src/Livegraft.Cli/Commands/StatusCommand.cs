@@ -1,0 +1,45 @@
+using System.CommandLine;
+using Livegraft.Host;
+
+namespace Livegraft.Cli.Commands;
+
+/// <summary><c>livegraft status [--json]</c>: kernel, effective version, patches, blockers, taint, verdict.</summary>
+internal static class StatusCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var json = Cli.JsonOption();
+        var command = new Command("status", "Show the running kernel, the patches in force, tasks not yet switched and a verdict.");
+        command.Options.Add(json);
+        command.SetAction(parse =>
+        {
+            var asJson = parse.GetValue(json);
+            return Cli.Guard(asJson, () =>
+            {
+                var s = new LivepatchManager().Status();
+                if (asJson)
+                {
+                    Cli.WriteJson(w => HostJson.Write(w, s));
+                    return 0;
+                }
+                Console.Out.WriteLine($"kernel:    {s.Kernel.Release}" + (s.Kernel.BuildId is null ? "" : $" (build id {s.Kernel.BuildId})"));
+                Console.Out.WriteLine($"effective: {s.EffectiveVersion}");
+                Console.Out.WriteLine($"verdict:   {HostJson.Kebab(s.Verdict.ToString())}");
+                var flags = TaintFlag.Decode(s.Kernel.Tainted);
+                Console.Out.WriteLine($"tainted:   {(flags.Count == 0 ? "no" : s.Kernel.TaintLetters + " (" + string.Join(", ", flags.Select(f => $"{f.Letter}: {f.Description}")) + ")")}");
+                if (!s.LivepatchSupported)
+                    Console.Out.WriteLine("live patching is not supported by this kernel");
+                ListCommand.PrintPatches(s.Patches);
+                if (s.TransitionPatch is not null)
+                {
+                    Console.Out.WriteLine($"{s.TransitionPatch} is in transition; {s.Blockers.Count} task(s) not switched:");
+                    foreach (var b in s.Blockers)
+                        Console.Out.WriteLine($"  {b}");
+                }
+                return 0;
+            });
+        });
+        return command;
+    }
+}

@@ -1,0 +1,378 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using Livegraft.Kernel.Patches;
+
+namespace Livegraft.Kernel;
+
+/// <summary>
+/// The prepared source tree of a <see cref="KernelTarget"/>: the distro's source tarball, the
+/// distro's config, <c>make olddefconfig prepare modules_prepare</c>. Units are compiled in it with
+/// the shipped kernel's flags.
+/// </summary>
+/// <remarks>
+/// The tree carries a stamp file (<see cref="StampFileName"/>) written last; a tree without a valid
+/// stamp is never used. A new tree is extracted and prepared in a temporary directory beside
+/// <see cref="KernelTarget.TreeDirectory"/> and renamed into place. All users hold
+/// <see cref="KernelTarget.TreeLockFile"/> while they work in the tree.
+/// </remarks>
+public sealed class KernelTree
+{
+    /// <summary>Name of the stamp file at the root of a prepared tree.</summary>
+    public const string StampFileName = ".livegraft-tree";
+
+    private KernelTree(KernelTarget target, string root, IReadOnlyDictionary<string, string> stamp)
+    {
+        Target = target;
+        Root = root;
+        Stamp = stamp;
+    }
+
+    /// <summary>The kernel the tree is for.</summary>
+    public KernelTarget Target { get; }
+
+    /// <summary>Absolute path of the tree.</summary>
+    public string Root { get; }
+
+    /// <summary>What the tree was prepared from (<c>release</c>, <c>source-package</c>,
+    /// <c>source-version</c>, <c>config-sha256</c>, <c>compiler</c>, <c>prepared</c>).</summary>
+    public IReadOnlyDictionary<string, string> Stamp { get; }
+
+    /// <summary>Parallel jobs for make; defaults to the processor count.</summary>
+    public int Jobs { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Returns the prepared tree of <paramref name="target"/>, extracting and preparing it
+    /// when missing or stale, and undoing a half-applied patch left by a killed run.</summary>
+    /// <exception cref="LivegraftException">LG0302 when the source package is not installed, LG0303
+    /// when the headers package is not, LG0304 when preparing fails.</exception>
+    public static KernelTree Ensure(KernelTarget target, Action<string>? progress = null, CancellationToken cancellationToken = default)
+    {
+        using var _ = TreeLock.Acquire(target, progress, cancellationToken);
+        return EnsureLocked(target, progress, cancellationToken);
+    }
+
+    /// <summary>Ensure, for callers already holding the tree lock.</summary>
+    internal static KernelTree EnsureLocked(KernelTarget target, Action<string>? progress, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(target.HeadersConfigFile))
+            throw new LivegraftException(ExitCode.HostFailure, KernelErrors.HeadersPackageMissing,
+                $"{target.HeadersConfigFile} not found: install linux-headers-{target.Release} (scripts/install-deps)");
+        var configSha = Sha256File(target.HeadersConfigFile);
+        var root = target.TreeDirectory;
+        var stamp = ReadStamp(root);
+        if (stamp is not null && StampMatches(target, stamp, configSha, out _))
+        {
+            var tree = new KernelTree(target, root, stamp);
+            tree.RecoverJournal(progress);
+            return tree;
+        }
+        if (stamp is null && LooksPrepared(target, root))
+        {
+            // A tree prepared by hand (or by an older Livegraft) exactly as Ensure would: adopt it.
+            progress?.Invoke($"adopting the prepared tree {root}");
+            var adopted = NewStamp(target, configSha, InstalledSourceVersion(target) ?? target.SourceVersion ?? "unknown", adopted: true);
+            WriteStamp(root, adopted);
+            var tree = new KernelTree(target, root, adopted);
+            tree.RecoverJournal(progress);
+            return tree;
+        }
+        if (stamp is not null)
+        {
+            StampMatches(target, stamp, configSha, out var why);
+            progress?.Invoke($"the prepared tree is stale ({why}); preparing a new one");
+        }
+        return Prepare(target, configSha, progress, cancellationToken);
+    }
+
+    /// <summary>Opens the prepared tree without preparing anything; null when there is none.</summary>
+    public static KernelTree? TryOpen(KernelTarget target)
+    {
+        var stamp = ReadStamp(target.TreeDirectory);
+        return stamp is null ? null : new KernelTree(target, target.TreeDirectory, stamp);
+    }
+
+    /// <summary>Takes the tree lock (waits for other Livegraft processes).</summary>
+    public IDisposable Lock(Action<string>? progress = null, CancellationToken cancellationToken = default) =>
+        TreeLock.Acquire(Target, progress, cancellationToken);
+
+    /// <summary>Applies <paramref name="patch"/> (or its reverse) to the tree, journaling the
+    /// originals first. Disposing the result restores the tree. Nothing is written when a hunk
+    /// does not apply.</summary>
+    public PatchedTree ApplyPatch(PatchSet patch, bool reverse = false)
+    {
+        var changes = PatchApplier.Compute(patch, Root, reverse);
+        TreeJournal.Begin(Root, changes.Keys, $"{(reverse ? "reverse of " : "")}patch {patch.Sha256} {patch.SourcePath}");
+        var applied = new PatchedTree(this);
+        try
+        {
+            PatchApplier.Write(Root, changes);
+        }
+        catch
+        {
+            applied.Dispose();
+            throw;
+        }
+        return applied;
+    }
+
+    /// <summary>True when a journal says the tree carries a patch that was never undone.</summary>
+    public bool HasPendingJournal => TreeJournal.IsPending(Root);
+
+    /// <summary>Undoes a patch left applied by a killed run; returns the files restored.</summary>
+    public IReadOnlyList<string> RecoverJournal(Action<string>? progress = null)
+    {
+        if (!Directory.Exists(Path.Combine(Root, TreeJournal.DirectoryName)))
+            return [];
+        var restored = TreeJournal.Restore(Root);
+        if (restored.Count > 0)
+            progress?.Invoke($"restored {restored.Count} file(s) left patched by an interrupted run: {string.Join(", ", restored)}");
+        return restored;
+    }
+
+    /// <summary>Runs kbuild in the tree with the shipped kernel's compiler and release:
+    /// <c>make -jN CC=… KERNELRELEASE=… [KCFLAGS=…] targets</c>. make's progress lines go to
+    /// <paramref name="progress"/>; a failure throws with <paramref name="errorId"/> and make's stderr tail.</summary>
+    internal ToolResult Make(
+        IEnumerable<string> targets,
+        string? kcflags = null,
+        Action<string>? progress = null,
+        string errorId = KernelErrors.ToolFailed,
+        ExitCode exitCode = ExitCode.HostFailure,
+        bool check = true,
+        string? what = null,
+        IEnumerable<string>? extraArgs = null,
+        string? stdoutFile = null,
+        CancellationToken cancellationToken = default)
+    {
+        var args = new List<string> { "-C", Root, "-j" + Jobs.ToString(CultureInfo.InvariantCulture), "CC=" + Target.Compiler, "KERNELRELEASE=" + Target.Release };
+        if (kcflags is not null)
+            args.Add("KCFLAGS=" + kcflags);
+        if (extraArgs is not null)
+            args.AddRange(extraArgs);
+        args.AddRange(targets);
+        return Tool.Run("make", args, Root, progress is null ? null : l => progress(l.Trim()), check, errorId, exitCode, what,
+            KbuildEnvironment, stdoutFile, cancellationToken);
+    }
+
+    /// <summary>Environment variables that would change what kbuild does are removed, so a build
+    /// started from another make (or a shell with ARCH set) behaves like a clean one.</summary>
+    internal static readonly IReadOnlyDictionary<string, string?> KbuildEnvironment = new Dictionary<string, string?>
+    {
+        ["MAKEFLAGS"] = null, ["MFLAGS"] = null, ["MAKELEVEL"] = null, ["MAKEOVERRIDES"] = null,
+        ["KBUILD_OUTPUT"] = null, ["KBUILD_EXTMOD"] = null, ["KBUILD_MODPOST_WARN"] = null,
+        ["ARCH"] = null, ["CROSS_COMPILE"] = null, ["KCFLAGS"] = null, ["KCPPFLAGS"] = null,
+        ["KAFLAGS"] = null, ["LLVM"] = null, ["O"] = null, ["M"] = null, ["V"] = null,
+    };
+
+    private static KernelTree Prepare(KernelTarget target, string configSha, Action<string>? progress, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(target.SourceTarball))
+            throw new LivegraftException(ExitCode.HostFailure, KernelErrors.SourcePackageMissing,
+                $"{target.SourceTarball} not found: install the {target.SourcePackage} package{(target.SourceVersion is null ? "" : $" (version {target.SourceVersion})")} (scripts/install-deps)");
+        var installed = InstalledSourceVersion(target);
+        if (target.SourceVersion is not null && installed is not null && installed != target.SourceVersion)
+            throw new LivegraftException(ExitCode.HostFailure, KernelErrors.SourcePackageMissing,
+                $"{target.SourcePackage} {installed} is installed but {target.Release} was built from {target.SourceVersion}; install {target.SourcePackage}={target.SourceVersion}");
+
+        Directory.CreateDirectory(target.CacheDirectory);
+        foreach (var stale in Directory.GetDirectories(target.CacheDirectory, "tree.tmp-*").Concat(Directory.GetDirectories(target.CacheDirectory, "tree.old-*")))
+            Directory.Delete(stale, recursive: true); // we hold the lock: nobody else is using them
+        var work = Path.Combine(target.CacheDirectory, "tree.tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        Directory.CreateDirectory(work);
+        try
+        {
+            progress?.Invoke($"extracting {target.SourceTarball}");
+            Tool.Run("tar", ["-xf", target.SourceTarball, "-C", work], errorId: KernelErrors.TreePrepareFailed,
+                what: $"extracting {target.SourceTarball}", cancellationToken: cancellationToken);
+            var prepared = Path.Combine(work, target.SourceTopDirectory);
+            if (!File.Exists(Path.Combine(prepared, "Makefile")))
+                throw new LivegraftException(ExitCode.HostFailure, KernelErrors.TreePrepareFailed,
+                    $"{target.SourceTarball} has no {target.SourceTopDirectory}/Makefile");
+            File.Copy(target.HeadersConfigFile, Path.Combine(prepared, ".config"), overwrite: true);
+            var stamp = NewStamp(target, configSha, installed ?? target.SourceVersion ?? "unknown", adopted: false);
+            var tree = new KernelTree(target, prepared, stamp);
+            progress?.Invoke("make olddefconfig prepare modules_prepare");
+            tree.Make(["olddefconfig", "prepare", "modules_prepare"], progress: progress, errorId: KernelErrors.TreePrepareFailed,
+                what: "preparing the kernel tree", cancellationToken: cancellationToken);
+            WriteStamp(prepared, stamp);
+            var root = target.TreeDirectory;
+            if (Directory.Exists(root))
+            {
+                var old = Path.Combine(target.CacheDirectory, "tree.old-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+                Directory.Move(root, old);
+                Directory.Delete(old, recursive: true);
+            }
+            Directory.Move(prepared, root);
+            var final = new KernelTree(target, root, stamp);
+            // prepare records absolute paths in a few dependency files (tools/objtool); a second,
+            // cheap prepare in the final place refreshes them.
+            final.Make(["prepare", "modules_prepare"], progress: progress, errorId: KernelErrors.TreePrepareFailed,
+                what: "re-preparing the kernel tree in place", cancellationToken: cancellationToken);
+            File.Delete(target.UnitCatalogFile);
+            return final;
+        }
+        finally
+        {
+            if (Directory.Exists(work))
+                Directory.Delete(work, recursive: true);
+        }
+    }
+
+    private static bool LooksPrepared(KernelTarget target, string root)
+    {
+        var uts = Path.Combine(root, "include", "generated", "utsrelease.h");
+        return File.Exists(Path.Combine(root, ".config"))
+            && File.Exists(Path.Combine(root, "include", "generated", "autoconf.h"))
+            && File.Exists(Path.Combine(root, "scripts", "mod", "modpost"))
+            && File.Exists(uts)
+            && File.ReadAllText(uts).Contains($"\"{target.Release}\"", StringComparison.Ordinal);
+    }
+
+    private static bool StampMatches(KernelTarget target, IReadOnlyDictionary<string, string> stamp, string configSha, out string why)
+    {
+        string Get(string k) => stamp.TryGetValue(k, out var v) ? v : "";
+        why = "";
+        if (Get("release") != target.Release)
+            why = $"release {Get("release")}";
+        else if (Get("source-package") != target.SourcePackage)
+            why = $"source package {Get("source-package")}";
+        else if (target.SourceVersion is not null && Get("source-version") != target.SourceVersion && Get("source-version") != "unknown")
+            why = $"source version {Get("source-version")}, want {target.SourceVersion}";
+        else if (Get("config-sha256") != configSha)
+            why = "the headers package's config changed";
+        else if (Get("compiler") != target.Compiler)
+            why = $"compiler {Get("compiler")}";
+        return why.Length == 0;
+    }
+
+    private static Dictionary<string, string> NewStamp(KernelTarget target, string configSha, string sourceVersion, bool adopted) => new(StringComparer.Ordinal)
+    {
+        ["release"] = target.Release,
+        ["source-package"] = target.SourcePackage,
+        ["source-version"] = sourceVersion,
+        ["config-sha256"] = configSha,
+        ["compiler"] = target.Compiler,
+        ["prepared"] = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+        ["adopted"] = adopted ? "yes" : "no",
+    };
+
+    private static Dictionary<string, string>? ReadStamp(string root)
+    {
+        var path = Path.Combine(root, StampFileName);
+        if (!File.Exists(path))
+            return null;
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var line in File.ReadLines(path))
+        {
+            var eq = line.IndexOf('=');
+            if (eq > 0)
+                result[line[..eq]] = line[(eq + 1)..];
+        }
+        return result;
+    }
+
+    private static void WriteStamp(string root, IReadOnlyDictionary<string, string> stamp) =>
+        PatchApplier.AtomicWrite(Path.Combine(root, StampFileName),
+            System.Text.Encoding.UTF8.GetBytes(string.Concat(stamp.Select(kv => $"{kv.Key}={kv.Value}\n"))));
+
+    private static string? InstalledSourceVersion(KernelTarget target)
+    {
+        try
+        {
+            var r = Tool.Run("dpkg-query", ["-W", "-f=${Version}", target.SourcePackage], check: false);
+            return r.ExitCode == 0 && r.Stdout.Trim().Length > 0 ? r.Stdout.Trim() : null;
+        }
+        catch (LivegraftException)
+        {
+            return null; // not a Debian host: nothing to compare with
+        }
+    }
+
+    internal static string Sha256File(string path)
+    {
+        using var f = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(f));
+    }
+}
+
+/// <summary>A patch applied to a <see cref="KernelTree"/>; disposing restores the originals from
+/// the journal (also after an exception or cancellation, as long as the process lives).</summary>
+public sealed class PatchedTree : IDisposable
+{
+    private readonly KernelTree _tree;
+    private bool _restored;
+
+    internal PatchedTree(KernelTree tree) => _tree = tree;
+
+    /// <summary>Restores the tree now; idempotent.</summary>
+    public void Restore()
+    {
+        if (_restored)
+            return;
+        TreeJournal.Restore(_tree.Root);
+        _restored = true;
+    }
+
+    /// <summary>Same as <see cref="Restore"/>.</summary>
+    public void Dispose() => Restore();
+}
+
+/// <summary>Inter-process lock on a kernel tree (<c>flock</c> on <see cref="KernelTarget.TreeLockFile"/>
+/// through <see cref="FileShare.None"/>), plus an in-process gate so threads queue too.</summary>
+internal sealed class TreeLock : IDisposable
+{
+    private static readonly Dictionary<string, SemaphoreSlim> Gates = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _gate;
+    private readonly FileStream _file;
+
+    private TreeLock(SemaphoreSlim gate, FileStream file)
+    {
+        _gate = gate;
+        _file = file;
+    }
+
+    public static TreeLock Acquire(KernelTarget target, Action<string>? progress, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(target.CacheDirectory);
+        var path = target.TreeLockFile;
+        SemaphoreSlim gate;
+        lock (Gates)
+        {
+            if (!Gates.TryGetValue(path, out gate!))
+                Gates[path] = gate = new SemaphoreSlim(1, 1);
+        }
+        if (!gate.Wait(0, cancellationToken))
+        {
+            progress?.Invoke("waiting for another build in this process to release the kernel tree");
+            gate.Wait(cancellationToken);
+        }
+        try
+        {
+            var announced = false;
+            while (true)
+            {
+                try
+                {
+                    return new TreeLock(gate, new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
+                }
+                catch (IOException)
+                {
+                    if (!announced)
+                        progress?.Invoke($"waiting for another Livegraft process to release {path}");
+                    announced = true;
+                    Task.Delay(500, cancellationToken).GetAwaiter().GetResult();
+                }
+            }
+        }
+        catch
+        {
+            gate.Release();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        _file.Dispose();
+        _gate.Release();
+    }
+}

@@ -1,0 +1,76 @@
+using System.Diagnostics;
+
+namespace Livegraft.Kernel.Tests.Integration;
+
+/// <summary>The reference kernel's tree, prepared once for all tests that compile in it. Tests
+/// that use it run one at a time (they share the tree).</summary>
+public sealed class KernelFixture
+{
+    private readonly Lazy<KernelTree?> _tree;
+
+    public KernelFixture()
+    {
+        _tree = new Lazy<KernelTree?>(() =>
+        {
+            if (!HaveHeaders || (!Directory.Exists(Target.TreeDirectory) && !File.Exists(Target.SourceTarball)))
+                return null;
+            return KernelTree.Ensure(Target, Console.Error.WriteLine);
+        });
+    }
+
+    public static KernelTarget Target => KernelTarget.Reference;
+
+    public static bool HaveHeaders => File.Exists(Path.Combine(Target.HeadersDirectory, "Module.symvers"));
+
+    /// <summary>The prepared tree; skips the test when the kernel packages are not installed.</summary>
+    public KernelTree Tree => _tree.Value ?? throw SkipException("kernel source or headers not installed");
+
+    public static void RequireHeaders()
+    {
+        if (!HaveHeaders)
+            Assert.Skip($"linux-headers-{Target.Release} not installed");
+    }
+
+    private static Exception SkipException(string reason)
+    {
+        Assert.Skip(reason);
+        return new InvalidOperationException();
+    }
+}
+
+[CollectionDefinition("kernel tree")]
+public sealed class KernelTreeCollection : ICollectionFixture<KernelFixture>;
+
+/// <summary>Compiles hand-written kernel C in a scratch external-module directory.</summary>
+internal static class Scratch
+{
+    /// <summary>Compiles <paramref name="fileName"/> (written from <paramref name="source"/>) in
+    /// <paramref name="dir"/> with the headers package; returns the object's path.</summary>
+    public static string CompileObject(string dir, string fileName, string source, string? kcflags = null)
+    {
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, fileName), source);
+        var obj = Path.ChangeExtension(fileName, ".o");
+        File.WriteAllText(Path.Combine(dir, "Kbuild"), $"obj-m := {obj}\n");
+        var args = new List<string> { "-C", KernelFixture.Target.HeadersDirectory, "M=" + dir, "CC=gcc-12" };
+        if (kcflags is not null)
+            args.Add("KCFLAGS=" + kcflags);
+        args.Add(obj);
+        Run("make", args);
+        return Path.Combine(dir, obj);
+    }
+
+    public static string Run(string file, IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+            psi.ArgumentList.Add(a);
+        psi.Environment.Remove("MAKEFLAGS");
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        var output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', psi.ArgumentList)} failed:\n{err.Result}\n{output}");
+        return output;
+    }
+}
