@@ -1,0 +1,312 @@
+using System.Text.Json;
+
+namespace Livegraft.Host;
+
+/// <summary>
+/// The <c>--json</c> documents of the host commands, written with <see cref="Utf8JsonWriter"/> (AOT-safe).
+/// Field names are camelCase and stable: scripts depend on them (docs/host.md lists them).
+/// </summary>
+public static class HostJson
+{
+    /// <summary><c>load</c>.</summary>
+    public static void Write(Utf8JsonWriter w, LoadResult r)
+    {
+        w.WriteStartObject();
+        w.WriteBoolean("ok", r.ExitCode == ExitCode.Success);
+        w.WriteNumber("exitCode", (int)r.ExitCode);
+        w.WriteString("name", r.Name);
+        w.WriteString("file", r.File);
+        w.WriteString("sha256", r.Sha256);
+        w.WriteString("outcome", Kebab(r.Outcome.ToString()));
+        w.WriteNumber("elapsedSeconds", Math.Round(r.Elapsed.TotalSeconds, 3));
+        w.WriteBoolean("signalled", r.Signalled);
+        WriteBlockers(w, r.Blockers);
+        WriteStrings(w, "replaced", r.Replaced);
+        WriteDiagnostics(w, r.Diagnostics);
+        w.WriteEndObject();
+    }
+
+    /// <summary><c>unload</c> (one or <c>--all</c>).</summary>
+    public static void Write(Utf8JsonWriter w, IReadOnlyList<UnloadResult> results)
+    {
+        w.WriteStartObject();
+        var ok = results.All(r => r.Unloaded);
+        w.WriteBoolean("ok", ok);
+        w.WriteNumber("exitCode", ok ? 0 : (int)ExitCode.HostFailure);
+        w.WriteStartArray("patches");
+        foreach (var r in results)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", r.Name);
+            w.WriteBoolean("unloaded", r.Unloaded);
+            w.WriteNumber("elapsedSeconds", Math.Round(r.Elapsed.TotalSeconds, 3));
+            WriteBlockers(w, r.Blockers);
+            WriteDiagnostics(w, r.Diagnostics);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    /// <summary><c>list</c>: loaded patches in stack order and installed ones.</summary>
+    public static void WriteList(Utf8JsonWriter w, IReadOnlyList<LoadedPatch> loaded, IReadOnlyList<InstalledPatch> installed, string? runningRelease)
+    {
+        w.WriteStartObject();
+        WritePatches(w, loaded);
+        WriteInstalled(w, installed, runningRelease);
+        w.WriteEndObject();
+    }
+
+    /// <summary><c>status</c>.</summary>
+    public static void Write(Utf8JsonWriter w, HostStatus s)
+    {
+        w.WriteStartObject();
+        w.WriteString("verdict", Kebab(s.Verdict.ToString()));
+        w.WriteStartObject("kernel");
+        w.WriteString("release", s.Kernel.Release);
+        if (s.Kernel.BuildId is null)
+            w.WriteNull("buildId");
+        else
+            w.WriteString("buildId", s.Kernel.BuildId);
+        w.WriteBoolean("livepatchSupported", s.LivepatchSupported);
+        w.WriteNumber("tainted", s.Kernel.Tainted);
+        w.WriteString("taintLetters", s.Kernel.TaintLetters);
+        w.WriteStartArray("taintFlags");
+        foreach (var f in TaintFlag.Decode(s.Kernel.Tainted))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("bit", f.Bit);
+            w.WriteString("letter", f.Letter.ToString());
+            w.WriteString("name", f.Name);
+            w.WriteString("description", f.Description);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+        w.WriteString("effectiveVersion", s.EffectiveVersion);
+        if (s.TransitionPatch is null)
+            w.WriteNull("transitionPatch");
+        else
+            w.WriteString("transitionPatch", s.TransitionPatch);
+        WritePatches(w, s.Patches);
+        WriteBlockers(w, s.Blockers);
+        w.WriteEndObject();
+    }
+
+    /// <summary><c>info</c>: what a module file records.</summary>
+    public static void Write(Utf8JsonWriter w, KernelModuleFile ko)
+    {
+        w.WriteStartObject();
+        w.WriteString("file", ko.Path);
+        w.WriteString("name", ko.Name);
+        w.WriteString("sha256", ko.Sha256);
+        w.WriteNumber("size", ko.Size);
+        w.WriteBoolean("kernelModule", ko.HasThisModule);
+        w.WriteBoolean("livepatch", ko.IsLivepatch);
+        WriteNullable(w, "vermagic", ko.Vermagic);
+        WriteNullable(w, "kernelRelease", ko.KernelRelease);
+        if (ko.Replace is { } replace)
+            w.WriteBoolean("replace", replace);
+        else
+            w.WriteNull("replace");
+        w.WriteStartObject("livegraft");
+        foreach (var kv in ko.LivegraftInfo)
+            w.WriteString(CamelCase(kv.Key), kv.Value);
+        w.WriteEndObject();
+        w.WriteStartArray("modinfo");
+        foreach (var kv in ko.ModInfo)
+        {
+            w.WriteStartObject();
+            w.WriteString("key", kv.Key);
+            w.WriteString("value", kv.Value);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        WriteStrings(w, "objects", ko.KlpObjects);
+        w.WriteNumber("klpRelocationCount", ko.KlpRelocations.Sum(r => r.Count));
+        w.WriteStartArray("klpRelocations");
+        foreach (var r in ko.KlpRelocations)
+        {
+            w.WriteStartObject();
+            w.WriteString("section", r.Section);
+            w.WriteString("object", r.Object);
+            w.WriteString("targetSection", r.TargetSection);
+            w.WriteNumber("count", r.Count);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("klpSymbols");
+        foreach (var s in ko.KlpSymbols)
+        {
+            w.WriteStartObject();
+            w.WriteString("object", s.Object);
+            w.WriteString("symbol", s.Symbol);
+            w.WriteNumber("sympos", s.Sympos);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    /// <summary><c>install</c> / <c>uninstall</c>.</summary>
+    public static void Write(Utf8JsonWriter w, string action, IReadOnlyList<InstalledPatch> patches, string? unitPath)
+    {
+        w.WriteStartObject();
+        w.WriteBoolean("ok", true);
+        w.WriteString("action", action);
+        WriteInstalled(w, patches, null);
+        WriteNullable(w, "unit", unitPath);
+        w.WriteEndObject();
+    }
+
+    /// <summary><c>load-installed</c>.</summary>
+    public static void Write(Utf8JsonWriter w, string release, IReadOnlyList<BootLoadResult> results)
+    {
+        w.WriteStartObject();
+        var ok = results.All(r => r.Action != "failed");
+        w.WriteBoolean("ok", ok);
+        w.WriteNumber("exitCode", ok ? 0 : (int)ExitCode.HostFailure);
+        w.WriteString("release", release);
+        w.WriteStartArray("patches");
+        foreach (var r in results)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", r.Patch.Name);
+            w.WriteString("file", r.Patch.Path);
+            w.WriteString("action", r.Action);
+            if (r.Load is not null)
+                w.WriteString("outcome", Kebab(r.Load.Outcome.ToString()));
+            WriteDiagnostics(w, r.Diagnostics);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private static void WritePatches(Utf8JsonWriter w, IReadOnlyList<LoadedPatch> patches)
+    {
+        w.WriteStartArray("patches");
+        foreach (var p in patches)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", p.Name);
+            w.WriteBoolean("registered", p.Registered);
+            w.WriteBoolean("enabled", p.Enabled);
+            w.WriteBoolean("transition", p.Transition);
+            if (p.Replace is { } replace)
+                w.WriteBoolean("replace", replace);
+            else
+                w.WriteNull("replace");
+            w.WriteString("taint", p.Taint);
+            w.WriteStartArray("objects");
+            foreach (var o in p.Objects)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", o.Name);
+                w.WriteBoolean("patched", o.Patched);
+                w.WriteStartArray("functions");
+                foreach (var f in o.Functions)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("name", f.Name);
+                    w.WriteNumber("sympos", f.Sympos);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    private static void WriteInstalled(Utf8JsonWriter w, IReadOnlyList<InstalledPatch> installed, string? runningRelease)
+    {
+        w.WriteStartArray("installed");
+        foreach (var p in installed)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", p.Name);
+            w.WriteString("release", p.Release);
+            w.WriteNumber("sequence", p.Sequence);
+            w.WriteString("file", p.Path);
+            w.WriteString("sha256", p.Sha256);
+            if (runningRelease is not null)
+                w.WriteBoolean("forRunningKernel", p.Release == runningRelease);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    private static void WriteBlockers(Utf8JsonWriter w, IReadOnlyList<BlockingTask> blockers)
+    {
+        w.WriteStartArray("blockers");
+        foreach (var b in blockers)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("pid", b.Pid);
+            w.WriteNumber("tid", b.Tid);
+            w.WriteString("comm", b.Comm);
+            w.WriteNumber("patchState", b.PatchState);
+            WriteNullable(w, "function", b.Function);
+            WriteStrings(w, "stack", b.Stack);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    private static void WriteDiagnostics(Utf8JsonWriter w, IReadOnlyList<Diagnostic> diagnostics)
+    {
+        w.WriteStartArray("diagnostics");
+        foreach (var d in diagnostics)
+        {
+            w.WriteStartObject();
+            w.WriteString("id", d.Id);
+            w.WriteString("severity", d.Severity.ToString().ToLowerInvariant());
+            w.WriteString("message", d.Message);
+            if (d.File is not null)
+                w.WriteString("file", d.File);
+            if (d.Location is not null)
+                w.WriteString("location", d.Location);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    private static void WriteStrings(Utf8JsonWriter w, string name, IEnumerable<string> values)
+    {
+        w.WriteStartArray(name);
+        foreach (var v in values)
+            w.WriteStringValue(v);
+        w.WriteEndArray();
+    }
+
+    private static void WriteNullable(Utf8JsonWriter w, string name, string? value)
+    {
+        if (value is null)
+            w.WriteNull(name);
+        else
+            w.WriteString(name, value);
+    }
+
+    /// <summary><c>InTransition</c> → <c>in-transition</c>.</summary>
+    public static string Kebab(string pascal)
+    {
+        var sb = new System.Text.StringBuilder();
+        foreach (var c in pascal)
+        {
+            if (char.IsUpper(c) && sb.Length > 0)
+                sb.Append('-');
+            sb.Append(char.ToLowerInvariant(c));
+        }
+        return sb.ToString();
+    }
+
+    /// <summary><c>kernel_build_id</c> → <c>kernelBuildId</c>.</summary>
+    internal static string CamelCase(string snake)
+    {
+        var parts = snake.Split(['_', '-', '.'], StringSplitOptions.RemoveEmptyEntries);
+        return string.Concat(parts.Select((p, i) => i == 0 ? p : char.ToUpperInvariant(p[0]) + p[1..]));
+    }
+}

@@ -1,0 +1,39 @@
+namespace Livegraft.Host;
+
+/// <summary>
+/// Where the host's kernel interfaces and Livegraft's own state live. The defaults are the real
+/// paths; tests point the roots at a directory tree they build to exercise the parsers.
+/// </summary>
+/// <param name="Sys">Mount point of sysfs, normally <c>/sys</c>.</param>
+/// <param name="Proc">Mount point of procfs, normally <c>/proc</c>.</param>
+/// <param name="State">Root of installed patches, normally <c>/var/lib/livegraft</c>.</param>
+/// <param name="SystemdUnits">Directory for the boot unit, normally <c>/etc/systemd/system</c>.</param>
+public sealed record HostPaths(string Sys = "/sys", string Proc = "/proc", string State = "/var/lib/livegraft", string SystemdUnits = "/etc/systemd/system")
+{
+    /// <summary>The real host.</summary>
+    public static HostPaths Default { get; } = new();
+
+    /// <summary><c>/sys/kernel/livepatch</c>: one directory per registered patch (livepatch.rst, "Sysfs").</summary>
+    public string LivepatchRoot => Path.Combine(Sys, "kernel", "livepatch");
+
+    /// <summary>The sysfs directory of one patch.</summary>
+    public string PatchDirectory(string name) => Path.Combine(LivepatchRoot, name);
+
+    /// <summary><c>/sys/module/&lt;name&gt;</c>.</summary>
+    public string ModuleDirectory(string name) => Path.Combine(Sys, "module", name);
+
+    /// <summary><c>/sys/kernel/notes</c>: the running kernel's ELF notes, holding its GNU build id.</summary>
+    public string KernelNotes => Path.Combine(Sys, "kernel", "notes");
+
+    /// <summary><c>/proc/modules</c>: loaded modules, most recently loaded first.</summary>
+    public string Modules => Path.Combine(Proc, "modules");
+
+    /// <summary><c>/proc/sys/kernel/osrelease</c>: what <c>uname -r</c> prints.</summary>
+    public string OsRelease => Path.Combine(Proc, "sys", "kernel", "osrelease");
+
+    /// <summary><c>/proc/sys/kernel/tainted</c>: the taint mask.</summary>
+    public string Tainted => Path.Combine(Proc, "sys", "kernel", "tainted");
+
+    /// <summary><c>/proc/cmdline</c>.</summary>
+    public string CommandLine => Path.Combine(Proc, "cmdline");
+}

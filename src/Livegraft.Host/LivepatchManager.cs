@@ -1,0 +1,377 @@
+using System.Diagnostics;
+using Livegraft.Host.Native;
+
+namespace Livegraft.Host;
+
+/// <summary>
+/// Loads, follows and removes live patches on the running kernel: <c>finit_module(2)</c> and
+/// <c>delete_module(2)</c>, and the sysfs interface of livepatch.rst ("Sysfs", "Consistency model").
+/// Nothing is shelled out, so it runs on a system with only libc.
+/// </summary>
+public sealed class LivepatchManager
+{
+    private readonly HostPaths _paths;
+    private readonly LivepatchSysfs _sysfs;
+    private readonly TaskScanner _tasks;
+
+    /// <summary>Manager for the real host, or for the given roots.</summary>
+    public LivepatchManager(HostPaths? paths = null)
+    {
+        _paths = paths ?? HostPaths.Default;
+        _sysfs = new LivepatchSysfs(_paths);
+        _tasks = new TaskScanner(_paths);
+    }
+
+    /// <summary>The sysfs reader this manager uses.</summary>
+    public LivepatchSysfs Sysfs => _sysfs;
+
+    /// <summary>True when the process may load modules (effective uid 0; CAP_SYS_MODULE alone is not looked for).</summary>
+    public static bool IsRoot => Libc.GetEffectiveUserId() == 0;
+
+    /// <summary>
+    /// Checks a patch module against the running kernel without loading it: ELF, kernel module,
+    /// <c>livepatch=Y</c>, vermagic release, recorded build id. Returns the parsed module and warnings.
+    /// </summary>
+    public (KernelModuleFile Module, IReadOnlyList<Diagnostic> Warnings) Verify(string path)
+    {
+        var ko = KernelModuleFile.Read(path);
+        if (!ko.HasThisModule)
+            throw new LivegraftException(ExitCode.InvalidInput, "LG0502", "not a kernel module (no .gnu.linkonce.this_module section)", path);
+        if (!ko.IsLivepatch)
+            throw new LivegraftException(ExitCode.InvalidInput, "LG0502", "not a livepatch module (.modinfo has no livepatch=Y)", path);
+        var kernel = RunningKernel.Read(_paths);
+        var warnings = new List<Diagnostic>();
+        if (ko.KernelRelease is null)
+            throw new LivegraftException(ExitCode.VerificationFailed, "LG0503", "module has no vermagic; cannot tell which kernel it is for", path, ".modinfo");
+        if (ko.KernelRelease != kernel.Release)
+            throw new LivegraftException(ExitCode.VerificationFailed, "LG0503",
+                $"module is built for kernel {ko.KernelRelease} but the running kernel is {kernel.Release}", path, ".modinfo vermagic");
+        var recordedRelease = ko.Get("livegraft.kernel_release");
+        if (recordedRelease is not null && recordedRelease != kernel.Release)
+            throw new LivegraftException(ExitCode.VerificationFailed, "LG0503",
+                $"patch records kernel release {recordedRelease} but the running kernel is {kernel.Release}", path, ".modinfo livegraft.kernel_release");
+        var recordedBuildId = ko.RecordedKernelBuildId;
+        if (recordedBuildId is not null)
+        {
+            if (kernel.BuildId is null)
+                warnings.Add(new Diagnostic("LG0504", Severity.Warning, $"cannot read the running kernel's build id from {_paths.KernelNotes}; not checked", path));
+            else if (!string.Equals(recordedBuildId, kernel.BuildId, StringComparison.OrdinalIgnoreCase))
+                throw new LivegraftException(ExitCode.VerificationFailed, "LG0504",
+                    $"patch is built for kernel build id {recordedBuildId} but the running kernel's is {kernel.BuildId}", path, ".modinfo livegraft.kernel_build_id");
+        }
+        return (ko, warnings);
+    }
+
+    /// <summary>
+    /// Verifies and loads a patch module, then follows its transition. A stalled transition is
+    /// reported through <see cref="TransitionOptions.Progress"/>, signalled at half the timeout when the
+    /// kernel has the <c>signal</c> attribute, and reverted at the timeout (or forced, when asked).
+    /// Refusals before loading throw <see cref="LivegraftException"/>; a reverted load returns a result
+    /// whose <see cref="LoadResult.ExitCode"/> is non-zero.
+    /// </summary>
+    public LoadResult Load(string path, TransitionOptions options)
+    {
+        var (ko, warnings) = Verify(path);
+        var diagnostics = new List<Diagnostic>(warnings);
+        var progress = options.Progress;
+        foreach (var w in warnings)
+            progress?.Invoke(w.ToString());
+        if (!_sysfs.Supported)
+            throw new LivegraftException(ExitCode.HostFailure, "LG0505", $"the kernel has no live patching support ({_paths.LivepatchRoot} is missing)");
+        RequireRoot("load a patch", path);
+        var name = ko.Name;
+        if (_sysfs.Find(name) is not null || Directory.Exists(_paths.ModuleDirectory(name)))
+            throw new LivegraftException(ExitCode.InvalidInput, "LG0507", $"a module named {name} is already loaded", path);
+        var busy = _sysfs.Patches().FirstOrDefault(p => p.Transition);
+        if (busy is not null)
+            throw new LivegraftException(ExitCode.HostFailure, "LG0508", $"patch {busy.Name} is in transition; only one transition runs at a time", path);
+        var before = _sysfs.Patches().Where(p => p.Registered).Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+
+        progress?.Invoke($"loading {name} ({Path.GetFileName(path)})");
+        var clock = Stopwatch.StartNew();
+        FinitModule(path, name);
+
+        // klp_enable_patch() runs in the module's init, so the sysfs directory exists by now.
+        var follow = Follow(name, targetState: 1, options, allowSignal: true);
+        if (follow.Completed && _sysfs.Find(name) is not { Registered: true, Enabled: true })
+        {
+            // The patch went away by itself (its init failed after registering, or someone disabled it).
+            diagnostics.Add(new Diagnostic("LG0518", Severity.Error, $"{name} is not enabled after its transition; see dmesg", path));
+            return new LoadResult(name, path, ko.Sha256, LoadOutcome.Stuck, clock.Elapsed, follow.Signalled, [], [], diagnostics);
+        }
+        if (follow.Completed)
+        {
+            var replaced = RemoveReplaced(before, name, diagnostics);
+            progress?.Invoke($"{name}: patched in {clock.Elapsed.TotalSeconds:0.0}s" + (replaced.Count > 0 ? $", replaced {string.Join(", ", replaced)}" : ""));
+            return new LoadResult(name, path, ko.Sha256, LoadOutcome.Patched, clock.Elapsed, follow.Signalled, [], replaced, diagnostics);
+        }
+
+        if (options.Force)
+        {
+            var warning = new Diagnostic("LG0513", Severity.Warning,
+                $"FORCING the transition of {name}: {follow.Blockers.Count} task(s) never switched and may run old and new code mixed; " +
+                "the module can no longer be removed (livepatch.rst, 'force'). Reboot when possible.", path);
+            diagnostics.Add(warning);
+            progress?.Invoke(warning.ToString());
+            WriteAttribute(name, "force", "1");
+            var forced = Follow(name, targetState: 1, options with { Timeout = TimeSpan.FromSeconds(10) }, allowSignal: false);
+            var replaced = forced.Completed ? RemoveReplaced(before, name, diagnostics) : [];
+            return new LoadResult(name, path, ko.Sha256, forced.Completed ? LoadOutcome.Forced : LoadOutcome.Stuck, clock.Elapsed,
+                follow.Signalled, follow.Blockers, replaced, diagnostics);
+        }
+
+        progress?.Invoke($"{name}: transition did not complete in {options.Timeout.TotalSeconds:0}s; reverting");
+        WriteAttribute(name, "enabled", "0");
+        var back = Follow(name, targetState: 0, options, allowSignal: false);
+        var blockerText = string.Join("; ", follow.Blockers.Select(b => b.ToString()));
+        if (!back.Completed)
+        {
+            diagnostics.Add(new Diagnostic("LG0511", Severity.Error,
+                $"transition of {name} stalled and reverting it stalled too; the patch is still in transition. Blockers: {blockerText}", path));
+            return new LoadResult(name, path, ko.Sha256, LoadOutcome.Stuck, clock.Elapsed, follow.Signalled, follow.Blockers, [], diagnostics);
+        }
+        var removeError = RemoveModule(name);
+        if (removeError is not null)
+            diagnostics.Add(removeError);
+        diagnostics.Add(new Diagnostic("LG0510", Severity.Error,
+            $"transition of {name} did not complete in {options.Timeout.TotalSeconds:0}s and was reverted; tasks that did not switch: {blockerText}", path));
+        return new LoadResult(name, path, ko.Sha256, LoadOutcome.Reverted, clock.Elapsed, follow.Signalled, follow.Blockers, [], diagnostics);
+    }
+
+    /// <summary>Disables a patch, follows the unpatching transition and removes its module. A stalled
+    /// unpatching transition is reversed at the timeout (the patch stays in force) and reported.</summary>
+    public UnloadResult Unload(string name, TransitionOptions options)
+    {
+        RequireRoot("unload a patch", null);
+        var progress = options.Progress;
+        var clock = Stopwatch.StartNew();
+        var patch = _sysfs.Find(name)
+            ?? throw new LivegraftException(ExitCode.InvalidInput, "LG0512", $"no livepatch module named {name} is loaded");
+        var diagnostics = new List<Diagnostic>();
+        if (patch.Registered)
+        {
+            var busy = _sysfs.Patches().FirstOrDefault(p => p.Transition && p.Name != name);
+            if (busy is not null)
+                throw new LivegraftException(ExitCode.HostFailure, "LG0508", $"patch {busy.Name} is in transition; only one transition runs at a time");
+            if (patch.Enabled)
+            {
+                progress?.Invoke($"disabling {name}");
+                WriteAttribute(name, "enabled", "0");
+            }
+            var follow = Follow(name, targetState: 0, options, allowSignal: true);
+            if (!follow.Completed)
+            {
+                // Put the patch back in force rather than leave the kernel half-way (enabled_store allows reversing).
+                progress?.Invoke($"{name}: unpatching did not complete in {options.Timeout.TotalSeconds:0}s; re-enabling");
+                WriteAttribute(name, "enabled", "1");
+                var back = Follow(name, targetState: 1, options, allowSignal: false);
+                var blockerText = string.Join("; ", follow.Blockers.Select(b => b.ToString()));
+                diagnostics.Add(new Diagnostic(back.Completed ? "LG0514" : "LG0511", Severity.Error, back.Completed
+                    ? $"unpatching {name} did not complete in {options.Timeout.TotalSeconds:0}s; the patch was re-enabled. Tasks that did not switch: {blockerText}"
+                    : $"unpatching {name} stalled and re-enabling it stalled too; the patch is still in transition. Blockers: {blockerText}"));
+                return new UnloadResult(name, false, clock.Elapsed, follow.Blockers, diagnostics);
+            }
+        }
+        var error = RemoveModule(name);
+        if (error is not null)
+        {
+            diagnostics.Add(error);
+            return new UnloadResult(name, false, clock.Elapsed, [], diagnostics);
+        }
+        progress?.Invoke($"{name}: unloaded in {clock.Elapsed.TotalSeconds:0.0}s");
+        return new UnloadResult(name, true, clock.Elapsed, [], diagnostics);
+    }
+
+    /// <summary>Unloads every livepatch module, newest first (reverse stack order); stops at the first failure.</summary>
+    public IReadOnlyList<UnloadResult> UnloadAll(TransitionOptions options)
+    {
+        RequireRoot("unload patches", null);
+        var results = new List<UnloadResult>();
+        foreach (var patch in _sysfs.Patches().Reverse())
+        {
+            var result = Unload(patch.Name, options);
+            results.Add(result);
+            if (!result.Unloaded)
+                break;
+        }
+        return results;
+    }
+
+    /// <summary>The host's live patching state. When a transition is under way, waits up to
+    /// <paramref name="settle"/> for it to end before calling it in-transition or stalled.</summary>
+    public HostStatus Status(TimeSpan? settle = null)
+    {
+        var kernel = RunningKernel.Read(_paths);
+        var deadline = Stopwatch.StartNew();
+        var wait = settle ?? TimeSpan.FromSeconds(1);
+        IReadOnlyList<LoadedPatch> patches;
+        while (true)
+        {
+            patches = _sysfs.Patches();
+            if (!patches.Any(p => p.Transition) || deadline.Elapsed >= wait)
+                break;
+            Thread.Sleep(100);
+        }
+        var inForce = patches.Where(p => p.Registered && p.Enabled).Select(p => p.Name).ToList();
+        var effective = kernel.Release + string.Concat(inForce.Select(n => "+" + n));
+        var transition = patches.FirstOrDefault(p => p.Transition);
+        IReadOnlyList<BlockingTask> blockers = [];
+        var verdict = inForce.Count == 0 ? PatchVerdict.None : PatchVerdict.Patched;
+        if (transition is not null)
+        {
+            blockers = _tasks.Blockers(transition.Enabled ? 1 : 0, transition.FunctionNames, transition.Name);
+            verdict = blockers.Any(b => b.Function is not null) ? PatchVerdict.Stalled : PatchVerdict.InTransition;
+        }
+        return new HostStatus(kernel, effective, patches, transition?.Name, blockers, verdict, _sysfs.Supported);
+    }
+
+    private readonly record struct FollowResult(bool Completed, bool Signalled, IReadOnlyList<BlockingTask> Blockers);
+
+    /// <summary>Waits until <c>transition</c> reads 0 (or the patch's directory is gone, which is how an
+    /// unpatched patch ends: klp_free_patch_async). Reports blockers every report interval.</summary>
+    private FollowResult Follow(string name, int targetState, TransitionOptions options, bool allowSignal)
+    {
+        var dir = _paths.PatchDirectory(name);
+        var clock = Stopwatch.StartNew();
+        var lastReport = TimeSpan.Zero;
+        var signalled = false;
+        IReadOnlyList<BlockingTask> blockers = [];
+        IReadOnlyList<string> functions = [];
+        while (true)
+        {
+            var transition = LivepatchSysfs.ReadFlag(Path.Combine(dir, "transition"));
+            if (transition != true)
+            {
+                if (targetState == 0)
+                    WaitGone(dir, TimeSpan.FromSeconds(10));
+                return new FollowResult(true, signalled, []);
+            }
+            if (functions.Count == 0)
+                functions = _sysfs.Find(name)?.FunctionNames.ToList() ?? [];
+            var elapsed = clock.Elapsed;
+            if (elapsed - lastReport >= options.ReportInterval || elapsed >= options.Timeout)
+            {
+                lastReport = elapsed;
+                blockers = _tasks.Blockers(targetState, functions, name);
+                if (elapsed >= options.ReportInterval)
+                {
+                    options.Progress?.Invoke($"{name}: {(targetState == 1 ? "patching" : "unpatching")} for {elapsed.TotalSeconds:0}s, " +
+                        $"{blockers.Count} task(s) not switched" + (blockers.Count > 0 ? ": " + string.Join("; ", blockers.Take(8)) : ""));
+                }
+            }
+            if (allowSignal && !signalled && elapsed >= options.Timeout / 2)
+            {
+                // 5.0 had a 'signal' attribute; newer kernels signal by themselves every 15 s (livepatch.rst).
+                signalled = true;
+                var signal = Path.Combine(dir, "signal");
+                if (File.Exists(signal))
+                {
+                    options.Progress?.Invoke($"{name}: signalling tasks that have not switched");
+                    TryWrite(signal, "1");
+                }
+            }
+            if (elapsed >= options.Timeout)
+                return new FollowResult(false, signalled, blockers);
+            Thread.Sleep(options.PollInterval);
+        }
+    }
+
+    private static void WaitGone(string dir, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (Directory.Exists(dir) && clock.Elapsed < timeout)
+            Thread.Sleep(50);
+    }
+
+    /// <summary>After an atomic-replace patch completes, the kernel frees the patches it replaced but
+    /// leaves their modules loaded (cumulative-patches.rst); remove them.</summary>
+    private List<string> RemoveReplaced(HashSet<string> before, string name, List<Diagnostic> diagnostics)
+    {
+        var replaced = new List<string>();
+        foreach (var old in before)
+        {
+            var dir = _paths.PatchDirectory(old);
+            WaitGone(dir, TimeSpan.FromMilliseconds(Directory.Exists(dir) && LivepatchSysfs.ReadFlag(Path.Combine(dir, "enabled")) == false ? 2000 : 0));
+            if (Directory.Exists(dir))
+                continue;
+            var error = RemoveModule(old);
+            if (error is null)
+                replaced.Add(old);
+            else
+                diagnostics.Add(error with { Severity = Severity.Warning, Message = $"{old} was replaced by {name} but its module stays loaded: {error.Message}" });
+        }
+        return replaced;
+    }
+
+    private static void FinitModule(string path, string name)
+    {
+        int errno;
+        try
+        {
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
+            errno = Libc.FinitModule((int)handle.DangerousGetHandle(), "", 0);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new LivegraftException(ExitCode.InvalidInput, "LG0500", "cannot open module file: " + e.Message, path);
+        }
+        if (errno == 0)
+            return;
+        var why = errno switch
+        {
+            Libc.EEXIST => $"a module named {name} is already loaded",
+            Libc.EPERM => "not permitted (module loading disabled, kernel lockdown, or missing CAP_SYS_MODULE)",
+            Libc.ENOEXEC => "the kernel rejected the module (vermagic, symbol versions or format; see dmesg)",
+            Libc.ENOKEY or Libc.EKEYREJECTED => "the module's signature was rejected (module signature enforcement)",
+            Libc.EBUSY => "another live patch is in transition",
+            Libc.EINVAL => "the live patch was refused (e.g. a patched function or object not found, or stacking rules; see dmesg)",
+            _ => "load failed",
+        };
+        throw new LivegraftException(errno == Libc.EEXIST ? ExitCode.InvalidInput : ExitCode.HostFailure, "LG0509",
+            $"finit_module failed: {why}: {Libc.Describe(errno)}", path);
+    }
+
+    /// <summary>delete_module with O_NONBLOCK, retried while the module is briefly busy.</summary>
+    private Diagnostic? RemoveModule(string name)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var errno = Libc.DeleteModule(name, Libc.O_NONBLOCK);
+            if (errno == 0 || (errno == Libc.ENOENT && !Directory.Exists(_paths.ModuleDirectory(name))))
+                return null;
+            if (errno is not (Libc.EAGAIN or Libc.EBUSY) || clock.Elapsed > TimeSpan.FromSeconds(10))
+                return new Diagnostic("LG0515", Severity.Error, $"delete_module({name}) failed: {Libc.Describe(errno)}");
+            Thread.Sleep(100);
+        }
+    }
+
+    private void WriteAttribute(string name, string attribute, string value)
+    {
+        var file = Path.Combine(_paths.PatchDirectory(name), attribute);
+        var error = TryWrite(file, value);
+        if (error is not null)
+            throw new LivegraftException(ExitCode.HostFailure, "LG0516", $"cannot write {value} to {attribute}: {error}", file);
+    }
+
+    private static string? TryWrite(string file, string value)
+    {
+        try
+        {
+            // sysfs attributes take one write of the whole value; no truncation, no creation.
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, 1);
+            stream.Write(System.Text.Encoding.ASCII.GetBytes(value + "\n"));
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return e.Message;
+        }
+    }
+
+    internal static void RequireRoot(string what, string? file)
+    {
+        if (!IsRoot)
+            throw new LivegraftException(ExitCode.HostFailure, "LG0506", $"must be root to {what} (finit_module and sysfs need CAP_SYS_MODULE)", file);
+    }
+}

@@ -1,0 +1,282 @@
+using System.Globalization;
+using System.Text;
+
+namespace Livegraft.Host;
+
+/// <summary>A patch kept under <c>/var/lib/livegraft/&lt;release&gt;/</c> for loading at boot.</summary>
+/// <param name="Release">Kernel release it is for (its vermagic release).</param>
+/// <param name="Name">Module name.</param>
+/// <param name="Sequence">Install order within the release; loads go in this order.</param>
+/// <param name="Path">The stored module file.</param>
+/// <param name="Sha256">The checksum recorded at install time.</param>
+public sealed record InstalledPatch(string Release, string Name, int Sequence, string Path, string Sha256);
+
+/// <summary>What <c>load-installed</c> did for one stored patch.</summary>
+/// <param name="Patch">The stored patch.</param>
+/// <param name="Action"><c>loaded</c>, <c>already-loaded</c>, <c>skipped</c> (superseded by a later replace patch) or <c>failed</c>.</param>
+/// <param name="Load">The load result, when a load ran.</param>
+/// <param name="Diagnostics">Why it failed or was skipped.</param>
+public sealed record BootLoadResult(InstalledPatch Patch, string Action, LoadResult? Load, IReadOnlyList<Diagnostic> Diagnostics);
+
+/// <summary>
+/// Installed patches: <c>&lt;state&gt;/&lt;release&gt;/NNNN-&lt;name&gt;.ko</c> with a
+/// <c>.sha256</c> sidecar in <c>sha256sum</c> format, written atomically (temp file + rename), and the
+/// systemd unit that loads them early at boot.
+/// </summary>
+public sealed class PatchStore
+{
+    /// <summary>Name of the boot unit.</summary>
+    public const string UnitName = "livegraft.service";
+
+    private readonly HostPaths _paths;
+
+    /// <summary>Store over the given roots.</summary>
+    public PatchStore(HostPaths? paths = null) => _paths = paths ?? HostPaths.Default;
+
+    /// <summary>Checked before changing anything; tests over a temporary tree turn it off.</summary>
+    internal bool RequireRoot { get; init; } = true;
+
+    /// <summary>Path of the livegraft binary the unit runs.</summary>
+    public string ExecutablePath { get; init; } = DefaultExecutable();
+
+    /// <summary>Every installed patch, by release then install order.</summary>
+    public IReadOnlyList<InstalledPatch> List()
+    {
+        if (!Directory.Exists(_paths.State))
+            return [];
+        var all = new List<InstalledPatch>();
+        foreach (var releaseDir in Directory.GetDirectories(_paths.State).Order(StringComparer.Ordinal))
+            all.AddRange(List(Path.GetFileName(releaseDir)));
+        return all;
+    }
+
+    /// <summary>The patches installed for one release, in install order.</summary>
+    public IReadOnlyList<InstalledPatch> List(string release)
+    {
+        var dir = Path.Combine(_paths.State, release);
+        if (!Directory.Exists(dir))
+            return [];
+        var patches = new List<InstalledPatch>();
+        foreach (var file in Directory.GetFiles(dir, "*.ko"))
+        {
+            var fileName = Path.GetFileName(file);
+            var dash = fileName.IndexOf('-', StringComparison.Ordinal);
+            if (dash <= 0 || !int.TryParse(fileName.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out var seq))
+                continue;
+            var sha = ReadSidecar(file) ?? "";
+            patches.Add(new InstalledPatch(release, fileName[(dash + 1)..^3], seq, file, sha));
+        }
+        return patches.OrderBy(p => p.Sequence).ToList();
+    }
+
+    /// <summary>
+    /// Stores a verified livepatch module for the release it was built for and enables the boot unit.
+    /// Installing a name again replaces the stored copy and moves it to the end of the order.
+    /// </summary>
+    public InstalledPatch Install(string modulePath)
+    {
+        var ko = KernelModuleFile.Read(modulePath);
+        if (!ko.HasThisModule || !ko.IsLivepatch)
+            throw new LivegraftException(ExitCode.InvalidInput, "LG0502", "not a livepatch module (.modinfo has no livepatch=Y)", modulePath);
+        var release = ko.KernelRelease
+            ?? throw new LivegraftException(ExitCode.VerificationFailed, "LG0503", "module has no vermagic; cannot tell which kernel it is for", modulePath);
+        if (release.Contains('/', StringComparison.Ordinal) || release is "." or "..")
+            throw new LivegraftException(ExitCode.InvalidInput, "LG0503", $"bad kernel release '{release}' in vermagic", modulePath);
+        CheckRoot("install a patch", modulePath);
+        var dir = Path.Combine(_paths.State, release);
+        Directory.CreateDirectory(dir);
+        var existing = List(release);
+        var sequence = existing.Count == 0 ? 1 : existing.Max(p => p.Sequence) + 1;
+        var target = Path.Combine(dir, $"{sequence:D4}-{ko.Name}.ko");
+        var bytes = File.ReadAllBytes(modulePath);
+        if (Sha256Hash.HashHex(bytes) != ko.Sha256)
+            throw new LivegraftException(ExitCode.InvalidInput, "LG0531", "module file changed while it was being installed", modulePath);
+        // Sidecar first: a crash between the two renames leaves a sidecar without module, which List ignores.
+        WriteAtomic(target + ".sha256", Encoding.UTF8.GetBytes($"{ko.Sha256}  {Path.GetFileName(target)}\n"));
+        WriteAtomic(target, bytes);
+        foreach (var old in existing.Where(p => p.Name == ko.Name))
+            Delete(old);
+        WriteUnit();
+        return new InstalledPatch(release, ko.Name, sequence, target, ko.Sha256);
+    }
+
+    /// <summary>Removes a stored patch from one release, or from all when <paramref name="release"/> is null;
+    /// removes the boot unit when nothing is left. Does not unload a running patch.</summary>
+    public IReadOnlyList<InstalledPatch> Uninstall(string name, string? release = null)
+    {
+        CheckRoot("uninstall a patch", null);
+        var removed = (release is null ? List() : List(release)).Where(p => p.Name == name).ToList();
+        if (removed.Count == 0)
+            throw new LivegraftException(ExitCode.InvalidInput, "LG0532",
+                $"no installed patch named {name}" + (release is null ? "" : $" for {release}"), _paths.State);
+        foreach (var p in removed)
+            Delete(p);
+        if (List().Count == 0)
+            RemoveUnit();
+        return removed;
+    }
+
+    /// <summary>Checks a stored patch against its sidecar (LG0530 on mismatch or missing sidecar).</summary>
+    public void VerifyChecksum(InstalledPatch patch)
+    {
+        if (patch.Sha256.Length != 64)
+            throw new LivegraftException(ExitCode.VerificationFailed, "LG0530", "checksum sidecar missing or malformed", patch.Path + ".sha256");
+        var actual = Sha256Hash.HashHex(File.ReadAllBytes(patch.Path));
+        if (actual != patch.Sha256)
+            throw new LivegraftException(ExitCode.VerificationFailed, "LG0530",
+                $"checksum mismatch: sidecar says {patch.Sha256}, file is {actual}", patch.Path);
+    }
+
+    /// <summary>
+    /// Loads every patch installed for the running release, in install order, verifying checksums.
+    /// Patches before the last one recorded as atomic replace are skipped (it supersedes them);
+    /// patches already in force are left alone. Does nothing when the command line has
+    /// <c>livegraft.enable=0</c>.
+    /// </summary>
+    public IReadOnlyList<BootLoadResult> LoadInstalled(LivepatchManager manager, TransitionOptions options)
+    {
+        var kernel = RunningKernel.Read(_paths);
+        if (kernel.HasParameter("livegraft.enable=0"))
+        {
+            options.Progress?.Invoke("livegraft.enable=0 on the kernel command line: not loading patches");
+            return [];
+        }
+        var installed = List(kernel.Release);
+        var lastReplace = -1;
+        for (var i = 0; i < installed.Count; i++)
+        {
+            try
+            {
+                if (KernelModuleFile.Read(installed[i].Path).Replace == true)
+                    lastReplace = i;
+            }
+            catch (LivegraftException)
+            {
+                // Reported when its turn to load comes.
+            }
+        }
+        var results = new List<BootLoadResult>();
+        for (var i = 0; i < installed.Count; i++)
+        {
+            var patch = installed[i];
+            if (i < lastReplace)
+            {
+                results.Add(new BootLoadResult(patch, "skipped", null,
+                    [new Diagnostic("LG0533", Severity.Note, $"superseded by the atomic replace patch {installed[lastReplace].Name}", patch.Path)]));
+                continue;
+            }
+            try
+            {
+                VerifyChecksum(patch);
+                var loaded = manager.Sysfs.Find(patch.Name);
+                if (loaded is { Registered: true, Enabled: true })
+                {
+                    results.Add(new BootLoadResult(patch, "already-loaded", null, []));
+                    continue;
+                }
+                var load = manager.Load(patch.Path, options);
+                results.Add(new BootLoadResult(patch, load.ExitCode == ExitCode.Success ? "loaded" : "failed", load, load.Diagnostics));
+            }
+            catch (LivegraftException e)
+            {
+                results.Add(new BootLoadResult(patch, "failed", null, e.Diagnostics));
+            }
+        }
+        return results;
+    }
+
+    /// <summary>The unit file's text (systemd.unit(5), systemd.service(5)).</summary>
+    public string UnitText() =>
+        $"""
+        # Written by livegraft install; removed by livegraft uninstall of the last patch.
+        [Unit]
+        Description=Livegraft: load installed kernel live patches
+        DefaultDependencies=no
+        After=local-fs.target systemd-modules-load.service
+        Before=network-pre.target sysinit.target shutdown.target
+        Wants=network-pre.target
+        Conflicts=shutdown.target
+        ConditionKernelCommandLine=!livegraft.enable=0
+        ConditionPathIsDirectory=/sys/kernel/livepatch
+
+        [Service]
+        Type=oneshot
+        RemainAfterExit=yes
+        ExecStart={ExecutablePath} load-installed
+
+        [Install]
+        WantedBy=sysinit.target
+
+        """;
+
+    /// <summary>Path of the unit file.</summary>
+    public string UnitPath => Path.Combine(_paths.SystemdUnits, UnitName);
+
+    /// <summary>Path of the symlink that enables it (what <c>systemctl enable</c> would create).</summary>
+    public string WantsLink => Path.Combine(_paths.SystemdUnits, "sysinit.target.wants", UnitName);
+
+    private void WriteUnit()
+    {
+        Directory.CreateDirectory(_paths.SystemdUnits);
+        WriteAtomic(UnitPath, Encoding.UTF8.GetBytes(UnitText()));
+        Directory.CreateDirectory(Path.GetDirectoryName(WantsLink)!);
+        var link = new FileInfo(WantsLink);
+        if (link.LinkTarget is not null || link.Exists)
+            link.Delete();
+        File.CreateSymbolicLink(WantsLink, Path.Combine("..", UnitName));
+    }
+
+    private void RemoveUnit()
+    {
+        var link = new FileInfo(WantsLink);
+        if (link.LinkTarget is not null || link.Exists)
+            link.Delete();
+        if (File.Exists(UnitPath))
+            File.Delete(UnitPath);
+    }
+
+    private static void Delete(InstalledPatch p)
+    {
+        File.Delete(p.Path);
+        File.Delete(p.Path + ".sha256");
+    }
+
+    private static string? ReadSidecar(string file)
+    {
+        var text = LivepatchSysfs.ReadText(file + ".sha256");
+        var hash = text?.Split(' ', 2)[0];
+        return hash is { Length: 64 } ? hash.ToLowerInvariant() : null;
+    }
+
+    /// <summary>Writes to a temp file in the same directory, flushes it to disk, then renames over the target.</summary>
+    private static void WriteAtomic(string path, byte[] bytes)
+    {
+        var temp = path + ".tmp-" + Environment.ProcessId;
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+            {
+                stream.Write(bytes);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, path, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            File.Delete(temp);
+            throw new LivegraftException(ExitCode.HostFailure, "LG0534", "cannot write: " + e.Message, path);
+        }
+    }
+
+    private void CheckRoot(string what, string? file)
+    {
+        if (RequireRoot)
+            LivepatchManager.RequireRoot(what, file);
+    }
+
+    private static string DefaultExecutable()
+    {
+        var self = Environment.ProcessPath;
+        return self is not null && Path.GetFileName(self) == "livegraft" ? self : "/usr/bin/livegraft";
+    }
+}

@@ -1,0 +1,83 @@
+namespace Livegraft.Host;
+
+/// <summary>How a load ended.</summary>
+public enum LoadOutcome
+{
+    /// <summary>The transition completed: every task runs the new code.</summary>
+    Patched,
+    /// <summary>The transition was forced with the <c>force</c> attribute after the timeout.</summary>
+    Forced,
+    /// <summary>The transition stalled; it was reversed and the module removed.</summary>
+    Reverted,
+    /// <summary>The transition stalled and could not be reversed either; the patch is still in transition.</summary>
+    Stuck,
+}
+
+/// <summary>Tuning for following a transition.</summary>
+public sealed record TransitionOptions
+{
+    /// <summary>How long to wait for a transition before reverting (or forcing).</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Force the transition after the timeout instead of reverting (livepatch.rst: the patch module
+    /// can then never be removed).</summary>
+    public bool Force { get; init; }
+
+    /// <summary>How often to look at <c>transition</c>.</summary>
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>How often to report tasks that have not switched.</summary>
+    public TimeSpan ReportInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Receives human progress lines (for stderr).</summary>
+    public Action<string>? Progress { get; init; }
+}
+
+/// <summary>What <c>load</c> did.</summary>
+/// <param name="Name">Module name.</param>
+/// <param name="File">The module file.</param>
+/// <param name="Sha256">SHA-256 of the file.</param>
+/// <param name="Outcome">How it ended.</param>
+/// <param name="Elapsed">Time from finit_module to the end of the transition (or of the revert).</param>
+/// <param name="Signalled">True when the <c>signal</c> attribute was written.</param>
+/// <param name="Blockers">Tasks that had not switched when last looked at (empty when patched).</param>
+/// <param name="Replaced">Modules of patches this atomic-replace patch superseded, removed after the transition.</param>
+/// <param name="Diagnostics">Warnings, and the error when the load did not succeed.</param>
+public sealed record LoadResult(string Name, string File, string Sha256, LoadOutcome Outcome, TimeSpan Elapsed, bool Signalled,
+    IReadOnlyList<BlockingTask> Blockers, IReadOnlyList<string> Replaced, IReadOnlyList<Diagnostic> Diagnostics)
+{
+    /// <summary>The exit code the command ends with: 0 when patched (or forced), 3 otherwise.</summary>
+    public ExitCode ExitCode => Outcome is LoadOutcome.Patched or LoadOutcome.Forced ? ExitCode.Success : ExitCode.HostFailure;
+}
+
+/// <summary>What <c>unload</c> did for one patch.</summary>
+/// <param name="Name">Module name.</param>
+/// <param name="Unloaded">True when the module is gone.</param>
+/// <param name="Elapsed">Time taken.</param>
+/// <param name="Blockers">Tasks that kept the unpatching transition from completing.</param>
+/// <param name="Diagnostics">Warnings, and the error when it failed.</param>
+public sealed record UnloadResult(string Name, bool Unloaded, TimeSpan Elapsed, IReadOnlyList<BlockingTask> Blockers, IReadOnlyList<Diagnostic> Diagnostics);
+
+/// <summary>Overall state of live patching on the host.</summary>
+public enum PatchVerdict
+{
+    /// <summary>No patch in force.</summary>
+    None,
+    /// <summary>Patches in force, no transition.</summary>
+    Patched,
+    /// <summary>A transition is under way and tasks are still switching.</summary>
+    InTransition,
+    /// <summary>A transition is held up by tasks sleeping in patched functions.</summary>
+    Stalled,
+}
+
+/// <summary>What <c>status</c> reports.</summary>
+/// <param name="Kernel">The running kernel.</param>
+/// <param name="EffectiveVersion">Release plus the patches in force, e.g. <c>6.1.0-56-amd64+lg_fix1</c>.</param>
+/// <param name="Patches">Loaded livepatch modules in stack order.</param>
+/// <param name="TransitionPatch">The patch in transition, if any.</param>
+/// <param name="Blockers">Tasks not yet switched in that transition.</param>
+/// <param name="Verdict">The summary.</param>
+/// <param name="LivepatchSupported">True when <c>/sys/kernel/livepatch</c> exists.</param>
+public sealed record HostStatus(RunningKernel Kernel, string EffectiveVersion, IReadOnlyList<LoadedPatch> Patches, string? TransitionPatch,
+    IReadOnlyList<BlockingTask> Blockers, PatchVerdict Verdict, bool LivepatchSupported);

@@ -1,7 +1,0 @@
-namespace Livegraft.Host.Tests;
-
-public class SmokeTests
-{
-    [Fact]
-    public void Builds() => Assert.True(true);
-}
