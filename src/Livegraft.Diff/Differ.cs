@@ -25,6 +25,7 @@ internal sealed class DiffRun
     private readonly HashSet<ElfSymbol> _forced = new(ReferenceEqualityComparer.Instance);
     private readonly HashSet<string> _ignoredSections = new(StringComparer.Ordinal);
     private readonly HashSet<string> _ignoredStatics = new(StringComparer.Ordinal);
+    private readonly HashSet<ElfSymbol> _promoted = new(ReferenceEqualityComparer.Instance);
 
     public DiffRun(ElfFile orig, ElfFile patched, DiffOptions options)
     {
@@ -165,15 +166,70 @@ internal sealed class DiffRun
         }
     }
 
+    /// <summary>
+    /// A changed static function without an fentry call (kernel <c>inline</c> implies notrace, so
+    /// gcc's out-of-line copies of inline helpers, such as SYSCALL_DEFINE's <c>__do_sys_*</c>, have
+    /// none) cannot be redirected by ftrace. When every reference to it is a call or jump from other
+    /// functions of this unit, patch those callers instead: they are included as changed and call
+    /// the new copy. A function whose address is stored in data stays refused (LG0103).
+    /// </summary>
+    private void PromoteUntraceable()
+    {
+        for (var changed = true; changed;)
+        {
+            changed = false;
+            foreach (var f in _kinds.Where(k => k.Value == ChangeKind.Changed && k.Key.IsFunction).Select(k => k.Key).ToList())
+            {
+                if (_promoted.Contains(f) || IsCold(f) || !f.IsLocal || _forced.Contains(f) || SpecialSections.IsInitOrExit(f.Section!.Name) || Patched.FentryOffset(f) >= 0)
+                    continue;
+                var callers = new List<ElfSymbol>();
+                var onlyCode = true;
+                foreach (var caller in Patched.Functions)
+                {
+                    if (ReferenceEquals(caller, f) || caller.Section is null || caller.Section.Type == SHT_NOBITS)
+                        continue;
+                    if (Patched.FunctionRelocations(caller).Any(r => r.Target.Kind == TargetKind.Symbol && ReferenceEquals(r.Target.Symbol, f)))
+                        callers.Add(caller);
+                }
+                foreach (var section in Patched.File.Sections)
+                {
+                    if (!section.IsAlloc || section.IsExecutable || SpecialSections.IsDropped(section.Name) || IsSpecial(section.Name))
+                        continue;
+                    foreach (var r in Patched.RelocationsOf(section))
+                        if (Patched.Resolve(r.Symbol, r.Addend) is { Kind: TargetKind.Symbol } t && ReferenceEquals(t.Symbol, f))
+                            onlyCode = false;
+                }
+                if (!onlyCode || callers.Count == 0 || callers.Any(c => SpecialSections.IsInitOrExit(c.Section!.Name) && callers.Count == 1))
+                    continue;
+                _promoted.Add(f);
+                Result.Notes.Add(new Diagnostic("LG0151", Severity.Note, $"'{f.Name}' has no fentry call; patching its callers instead ({string.Join(", ", callers.Select(c => c.Name).Order(StringComparer.Ordinal))})", Patched.Name, f.Section.Name));
+                foreach (var c in callers)
+                {
+                    if (_kinds.GetValueOrDefault(c) == ChangeKind.Same && !SpecialSections.IsInitOrExit(c.Section!.Name))
+                    {
+                        _kinds[c] = ChangeKind.Changed;
+                        if (!IsCold(c) && !Result.ChangedFunctions.Contains(c.Name))
+                            Result.ChangedFunctions.Add(c.Name);
+                        changed = true;
+                    }
+                }
+            }
+        }
+    }
+
+    private bool IsSpecial(string name) =>
+        SpecialSections.Filtered(Options.Sizes).Any(x => x.Name == name) || SpecialSections.Companion.Contains(name) || SpecialSections.Regenerated.Contains(name);
+
     private void Verify()
     {
+        PromoteUntraceable();
         var file = Patched.Name;
         foreach (var (s, kind) in _kinds)
         {
             if (kind != ChangeKind.Changed)
                 continue;
             var section = s.Section!.Name;
-            if (_forced.Contains(s))
+            if (_forced.Contains(s) || _promoted.Contains(s))
                 continue;
             if (s.IsFunction)
             {
@@ -226,7 +282,7 @@ internal sealed class DiffRun
                 if (kind == ChangeKind.Same || SpecialSections.IsInitOrExit(f.Section!.Name))
                     continue;
                 var sym = emitter.Include(f);
-                if (kind == ChangeKind.Changed && !IsCold(f))
+                if (kind == ChangeKind.Changed && !IsCold(f) && !_promoted.Contains(f))
                 {
                     var alias = $"__livegraft_{Options.UnitTag}_{aliases++}";
                     emitter.AddAlias(sym, alias);
