@@ -9,6 +9,7 @@ internal static class CommandTable
     public static IEnumerable<Command> All() =>
     [
         BuildCommand.Create(),
+        TryCommand.Create(),
         DiffCommand.Create(),
         ElfCommand.Create(),
         LoadCommand.Create(),
@@ -20,6 +21,7 @@ internal static class CommandTable
         InstallCommand.CreateUninstall(),
         InstallCommand.CreateLoadInstalled(),
         SymbolsCommand.Create(),
+        VerifyCommand.Create(),
         VmCommand.Create(),
     ];
 }

@@ -1,7 +1,7 @@
 namespace Livegraft.Cli.Tests;
 
 /// <summary>One line of tests/patches/cases.txt.</summary>
-public sealed record PatchCase(string Patch, string Expectation, string? Module, string? RefusalId, string Check)
+public sealed record PatchCase(string Patch, string Expectation, string? Module, string? RefusalId, string Check, IReadOnlyList<string>? Changed = null)
 {
     /// <summary>Directory the patches are copied to next to the test assembly.</summary>
     public static string Directory => Path.Combine(AppContext.BaseDirectory, "patches");
@@ -20,15 +20,24 @@ public sealed record PatchCase(string Patch, string Expectation, string? Module,
             var parts = raw.Split('|', 3);
             if (parts.Length != 3)
                 throw new FormatException($"cases.txt: bad line '{raw}'");
-            var expectation = parts[1].Trim();
+            var words = parts[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
             string? module = null, refusal = null;
-            if (expectation.StartsWith("load module=", StringComparison.Ordinal))
-                module = expectation["load module=".Length..];
-            else if (expectation.StartsWith("refuse ", StringComparison.Ordinal))
-                refusal = expectation["refuse ".Length..];
-            else if (expectation != "load")
-                throw new FormatException($"cases.txt: unknown expectation '{expectation}'");
-            cases.Add(new PatchCase(parts[0].Trim(), refusal is null ? "load" : "refuse", module, refusal, parts[2].Trim()));
+            List<string>? changed = null;
+            var kind = words.Length > 0 ? words[0] : "";
+            foreach (var w in words.Skip(1))
+            {
+                if (w.StartsWith("module=", StringComparison.Ordinal))
+                    module = w["module=".Length..];
+                else if (w.StartsWith("changed=", StringComparison.Ordinal))
+                    changed = [.. w["changed=".Length..].Split(',')];
+                else if (kind == "refuse")
+                    refusal = w;
+                else
+                    throw new FormatException($"cases.txt: unknown word '{w}' in '{raw}'");
+            }
+            if (kind is not ("load" or "refuse" or "build" or "nochange") || (kind == "refuse" && refusal is null))
+                throw new FormatException($"cases.txt: unknown expectation '{parts[1].Trim()}'");
+            cases.Add(new PatchCase(parts[0].Trim(), kind, module, refusal, parts[2].Trim(), changed));
         }
         return cases;
     }

@@ -14,16 +14,40 @@ public class PatchesEndToEndTests
 {
     public static TheoryData<string> Loadable() => [.. PatchCase.All().Where(c => c.Expectation == "load").Select(c => c.Patch)];
 
-    public static TheoryData<string> Refused() => [.. PatchCase.All().Where(c => c.Expectation == "refuse").Select(c => c.Patch)];
+    public static TheoryData<string> Refused() => [.. PatchCase.All().Where(c => c.Expectation is "refuse" or "nochange").Select(c => c.Patch)];
+
+    public static TheoryData<string> BuildOnly() => [.. PatchCase.All().Where(c => c.Expectation == "build").Select(c => c.Patch)];
+
+    /// <summary>The functions the build reports changed (over all units) are exactly the expected ones.</summary>
+    private static void AssertChanged(PatchCase c, BuildReport report)
+    {
+        if (c.Changed is null)
+            return;
+        var changed = report.Units.SelectMany(u => u.Diff.ChangedFunctions).Distinct().Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(c.Changed.Order(StringComparer.Ordinal), changed);
+    }
+
+    [Theory]
+    [MemberData(nameof(BuildOnly))]
+    public void PatchBuildsWithTheExpectedChanges(string patch)
+    {
+        var c = Case(patch);
+        var dir = Directory.CreateTempSubdirectory("livegraft-e2e-").FullName;
+        try
+        {
+            var report = PatchBuilder.Build(new BuildRequest(c.PatchPath, KernelTarget.Reference) { OutputPath = Path.Combine(dir, "patch.ko") }, cancellationToken: TestContext.Current.CancellationToken);
+            Assert.True(File.Exists(report.ModulePath));
+            AssertChanged(c, report);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 
     private static PatchCase Case(string patch) => PatchCase.All().Single(c => c.Patch == patch);
 
-    /// <summary>Shell helpers for the guest: load, wait for the transition, disable, unload.</summary>
-    private const string GuestHelpers = """
-        lp_wait() { i=0; while [ "$(cat /sys/kernel/livepatch/$1/transition)" != 0 ]; do i=$((i+1)); [ $i -gt 600 ] && return 1; sleep 0.1; done; }
-        lp_load() { insmod "$1" || return 1; lp_wait "$2" && [ "$(cat /sys/kernel/livepatch/$2/enabled)" = 1 ]; }
-        lp_unload() { echo 0 > /sys/kernel/livepatch/$1/enabled && lp_wait "$1" && i=0; while [ -d /sys/kernel/livepatch/$1 ] && [ $i -lt 100 ]; do i=$((i+1)); sleep 0.1; done; rmmod "$1"; }
-        """;
+    private const string GuestHelpers = PatchTrial.GuestHelpers;
 
     [Theory]
     [MemberData(nameof(Loadable))]
@@ -35,6 +59,7 @@ public class PatchesEndToEndTests
         {
             var report = PatchBuilder.Build(new BuildRequest(c.PatchPath, KernelTarget.Reference) { OutputPath = Path.Combine(dir, "patch.ko") }, cancellationToken: TestContext.Current.CancellationToken);
             Assert.True(File.Exists(report.ModulePath));
+            AssertChanged(c, report);
             var name = report.ModuleName;
             var options = new VmOptions(KernelTarget.Reference) { CommandTimeout = TimeSpan.FromSeconds(120) };
             options.Files.Add(new GuestFile(report.ModulePath, "/root/patch.ko"));
@@ -89,7 +114,7 @@ public class PatchesEndToEndTests
         {
             var output = Path.Combine(dir, "patch.ko");
             var e = Assert.Throws<LivegraftException>(() => PatchBuilder.Build(new BuildRequest(c.PatchPath, KernelTarget.Reference) { OutputPath = output }, cancellationToken: TestContext.Current.CancellationToken));
-            Assert.Contains(e.Diagnostics, d => d.Id == c.RefusalId);
+            Assert.Contains(e.Diagnostics, d => d.Id == (c.Expectation == "nochange" ? "LG0343" : c.RefusalId));
             Assert.False(File.Exists(output));
             Assert.Empty(Directory.GetFiles(dir));
         }

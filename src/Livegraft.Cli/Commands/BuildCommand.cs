@@ -15,8 +15,9 @@ internal static class BuildCommand
         var name = new Option<string?>("--name") { Description = "Patch name (module livepatch-NAME); default: the patch file's name." };
         var noReplace = new Option<bool>("--no-replace") { Description = "Build a non-cumulative patch that stacks on earlier ones instead of replacing them." };
         var output = new Option<FileInfo?>("--output", "-o") { Description = "Module path (default: ./livepatch-NAME.ko)." };
+        var skipVerification = new Option<bool>("--skip-verification") { Description = "Do not check the target's code at build time (unsafe; the module still checks at load time)." };
         var json = Cli.JsonOption();
-        var command = new Command("build", "Build a livepatch module from a kernel fix.") { patch, kernel, symbols, name, noReplace, output, json };
+        var command = new Command("build", "Build a livepatch module from a kernel fix.") { patch, kernel, symbols, name, noReplace, output, skipVerification, json };
         command.SetAction(parse => Cli.Guard(parse.GetValue(json), () =>
         {
             var request = new BuildRequest(parse.GetValue(patch)!.FullName, new KernelTarget(parse.GetValue(kernel)!))
@@ -25,7 +26,10 @@ internal static class BuildCommand
                 OutputPath = parse.GetValue(output)?.FullName,
                 Replace = !parse.GetValue(noReplace),
                 SymbolsPath = parse.GetValue(symbols)?.FullName,
+                SkipVerification = parse.GetValue(skipVerification),
             };
+            if (request.SkipVerification)
+                Console.Error.WriteLine("livegraft: warning LG0354: --skip-verification: the target's code is NOT checked at build time; only the module's load-time check protects the kernel");
             var progress = Progress.ForStderr();
             var report = PatchBuilder.Build(request, progress.Report);
             progress.Done();

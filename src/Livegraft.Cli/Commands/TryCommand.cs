@@ -1,0 +1,70 @@
+using System.CommandLine;
+using Livegraft.Kernel;
+using Livegraft.Kernel.Build;
+using Livegraft.Vm;
+
+namespace Livegraft.Cli.Commands;
+
+/// <summary><c>livegraft try FIX.patch --check CMD</c>: build, boot, and watch the check change.</summary>
+internal static class TryCommand
+{
+    public static Command Create()
+    {
+        var patch = new Argument<FileInfo>("FIX.patch") { Description = "Unified diff against the kernel source." };
+        var check = new Option<string>("--check") { Description = "Shell command run in the guest before loading, while loaded and after unloading.", Required = true };
+        var kernel = new Option<string>("--kernel") { Description = "Target kernel release.", DefaultValueFactory = _ => KernelTarget.ReferenceRelease };
+        var module = new Option<string[]>("--module") { Description = "Kernel module to load in the guest first (the patch's target)." };
+        var json = Cli.JsonOption();
+        var command = new Command("try", "Build a patch and try it live in a QEMU guest of its kernel.") { patch, check, kernel, module, json };
+        command.SetAction(parse => Cli.Guard(parse.GetValue(json), () =>
+        {
+            var target = new KernelTarget(parse.GetValue(kernel)!);
+            var progress = Progress.ForStderr();
+            var dir = Directory.CreateTempSubdirectory("livegraft-try-").FullName;
+            try
+            {
+                var report = PatchBuilder.Build(new BuildRequest(parse.GetValue(patch)!.FullName, target) { OutputPath = Path.Combine(dir, "patch.ko") }, progress.Report);
+                var result = PatchTrial.Run(target, report.ModulePath, report.ModuleName, parse.GetValue(check)!, parse.GetValue(module), progress.Report);
+                progress.Done();
+                var code = result.BehavedAsExpected ? ExitCode.Success : result.Loaded ? ExitCode.InvalidInput : ExitCode.HostFailure;
+                if (parse.GetValue(json))
+                    Cli.WriteJson(w =>
+                    {
+                        w.WriteStartObject();
+                        w.WriteBoolean("ok", result.BehavedAsExpected);
+                        w.WriteString("module", report.ModuleName);
+                        w.WriteBoolean("loaded", result.Loaded);
+                        w.WriteBoolean("unloaded", result.Unloaded);
+                        w.WriteNumber("bootSeconds", Math.Round(result.BootTime.TotalSeconds, 1));
+                        w.WriteStartArray("checks");
+                        foreach (var s in result.Steps)
+                        {
+                            w.WriteStartObject();
+                            w.WriteString("stage", s.Stage);
+                            w.WriteNumber("exitCode", s.ExitCode);
+                            w.WriteString("output", s.Output);
+                            w.WriteEndObject();
+                        }
+                        w.WriteEndArray();
+                        w.WriteEndObject();
+                    });
+                else
+                {
+                    foreach (var s in result.Steps)
+                        Console.WriteLine($"{s.Stage,-7} exit {s.ExitCode}{(s.Output.Length > 0 ? ": " + s.Output.TrimEnd() : "")}");
+                    if (!result.Loaded)
+                        Console.WriteLine("load failed: " + result.LoadOutput.TrimEnd());
+                    Console.WriteLine(result.BehavedAsExpected
+                        ? "the check failed before, passed while patched, and failed again after unloading"
+                        : "the check did not change as expected");
+                }
+                return (int)code;
+            }
+            finally
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }));
+        return command;
+    }
+}
