@@ -60,6 +60,10 @@ public sealed record LivepatchModuleRequest(string Name, KernelTarget Target, IR
 
     /// <summary>Diff objects linked in addition to the per-object ones.</summary>
     public IReadOnlyList<string> DiffObjects { get; init; } = [];
+
+    /// <summary>Extra generated C sources compiled into the module (file name → content), e.g. the
+    /// run-pre verification table; file names must be <c>[a-z0-9_]+.c</c>.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> ExtraSources { get; init; } = [];
 }
 
 /// <summary>Converts the differ's <c>.livegraft.klp_relocs</c> section into real
@@ -137,6 +141,11 @@ public static class LivepatchModule
             File.WriteAllText(Path.Combine(workDir, "." + member + ".cmd"), $"cmd_{Path.Combine(workDir, member)} := prebuilt by livegraft from {obj}\n");
             members.Add(member);
             n++;
+        }
+        foreach (var (file, content) in request.ExtraSources)
+        {
+            File.WriteAllText(Path.Combine(workDir, file), content);
+            members.Add(Path.ChangeExtension(file, ".o"));
         }
         File.WriteAllText(Path.Combine(workDir, "livepatch.c"), GenerateSource(request));
         File.WriteAllText(Path.Combine(workDir, "Kbuild"), GenerateKbuild(request.Name, members));
@@ -239,6 +248,9 @@ public static class LivepatchModule
                 if (!Identifier.IsMatch(cb))
                     throw Bad($"{objName}: callback '{cb}' is not a C identifier");
         }
+        foreach (var (file, _) in request.ExtraSources)
+            if (!Regex.IsMatch(file, "^[a-z0-9_]+\\.c$", RegexOptions.CultureInvariant) || file is "livepatch.c" || file.StartsWith("diff", StringComparison.Ordinal))
+                throw Bad($"extra source name '{file}' is not a plain C file name or clashes with generated ones");
         foreach (var key in request.ExtraInfo.Keys)
             if (!Identifier.IsMatch(key))
                 throw Bad($"modinfo key '{key}' is not a C identifier");

@@ -6,6 +6,7 @@ using Livegraft.Kernel.Parent;
 using Livegraft.Kernel.Patches;
 using Livegraft.Kernel.Symbols;
 using Livegraft.Kernel.Units;
+using Livegraft.Kernel.Verify;
 
 namespace Livegraft.Kernel.Build;
 
@@ -20,6 +21,9 @@ public sealed record BuildRequest(string PatchPath, KernelTarget Target)
     public bool Replace { get; init; } = true;
     /// <summary>A vmlinux / bzImage / kallsyms dump to take vmlinux symbols from instead of the target's image.</summary>
     public string? SymbolsPath { get; init; }
+    /// <summary>Skips build-time run-pre verification (docs/verify.md; warned, LG0354). The module
+    /// still carries its load-time check.</summary>
+    public bool SkipVerification { get; init; }
 }
 
 /// <summary>The diff of one unit, as the build report shows it.</summary>
@@ -31,6 +35,10 @@ public sealed record BuildReport(string ModulePath, string ModuleName, string Sh
 {
     /// <summary>Livepatch relocations in the module.</summary>
     public int KlpRelocations { get; init; }
+    /// <summary>Build-time run-pre verification; null when skipped.</summary>
+    public VerifyReport? Verification { get; init; }
+    /// <summary>Functions the module checks before it is enabled (load-time verification).</summary>
+    public int VerifiedAtLoad { get; init; }
 }
 
 /// <summary>
@@ -82,14 +90,20 @@ public static class PatchBuilder
             progress?.Invoke("reading symbols");
             var exports = ModuleSymvers.Read(Path.Combine(target.HeadersDirectory, "Module.symvers"));
             var parents = new Dictionary<string, IParentSymbols>(StringComparer.Ordinal);
+            // The target's code per parent (vmlinux from the image, modules from their .ko): symbols,
+            // run-pre verification and sympos by content all read it, so the image is decompressed once.
+            var codes = new Dictionary<string, ITargetCode>(StringComparer.Ordinal);
+            ITargetCode CodeOf(string parent) => codes.TryGetValue(parent, out var c) ? c
+                : codes[parent] = parent == "vmlinux" ? ImageCode.Open(target.KernelImage) : new ModuleCode(FindModule(target, parent));
             IParentSymbols ParentOf(string parent)
             {
                 if (parents.TryGetValue(parent, out var p))
                     return p;
-                var table = parent == "vmlinux"
-                    ? request.SymbolsPath is { } sp ? SymbolTable.Open(sp) : SymbolTable.FromImage(target.KernelImage)
-                    : SymbolTable.FromModule(FindModule(target, parent));
-                return parents[parent] = new ParentSymbols(table, exports);
+                var table = parent == "vmlinux" && request.SymbolsPath is { } sp ? SymbolTable.Open(sp) : CodeOf(parent).Symbols;
+                return parents[parent] = new ParentSymbols(table, exports)
+                {
+                    ContentMatcher = parent == "vmlinux" && request.SymbolsPath is not null ? null : RunPreVerifier.ContentMatcher(CodeOf(parent)),
+                };
             }
 
             var reports = new List<UnitReport>();
@@ -122,6 +136,30 @@ public static class PatchBuilder
             if (reports.All(r => r.Diff.NothingChanged))
                 throw new LivegraftException(ExitCode.InvalidInput, "LG0343", "the patch changes no function the running kernel executes (nothing to live patch)", patchPath);
 
+            // Run-pre verification (docs/verify.md): the original objects' code must be the target's.
+            var expectations = new List<FunctionExpectation>();
+            var expected = new HashSet<(string, string, int)>();
+            for (var u = 0; u < units.Count; u++)
+            {
+                if (reports[u].Diff.NothingChanged)
+                    continue;
+                foreach (var e in RunPreVerifier.Expectations(ElfFile.Read(units[u].OrigObject), reports[u].Diff))
+                    if (expected.Add((e.Object, e.Name, e.Sympos)))
+                        expectations.Add(e);
+            }
+            VerifyReport? verification = null;
+            if (request.SkipVerification)
+            {
+                progress?.Invoke($"warning {VerifyErrors.Skipped}: build-time verification SKIPPED: nothing proves this patch was built from the code {target.Release} runs (the module still checks at load time)");
+            }
+            else
+            {
+                progress?.Invoke($"verifying {expectations.Count} functions against {target.Release}");
+                verification = RunPreVerifier.Check(expectations, CodeOf);
+                Stage("verify");
+                verification.ThrowIfFailed(patchPath);
+            }
+
             var objects = reports.Where(r => !r.Diff.NothingChanged).GroupBy(r => r.Parent, StringComparer.Ordinal)
                 .OrderBy(g => g.Key == "vmlinux" ? "" : g.Key, StringComparer.Ordinal)
                 .Select(g => new KlpObjectSpec(
@@ -132,10 +170,14 @@ public static class PatchBuilder
                     DiffObjects = g.Where(r => diffPaths.ContainsKey(r.Diff)).Select(r => diffPaths[r.Diff]).ToList(),
                 })
                 .ToList();
-            var moduleRequest = new LivepatchModuleRequest(name, target, objects)
+            // Load-time verification: each object's first pre_patch callback checks the running code.
+            var verifyObjects = objects.Select(o => o.Name).ToList();
+            var moduleObjects = objects.Select((o, i) => o with { PrePatch = [VerifyTable.CallbackPrefix + i, .. o.PrePatch] }).ToList();
+            var moduleRequest = new LivepatchModuleRequest(name, target, moduleObjects)
             {
                 Replace = request.Replace,
                 PatchSha256 = Sha256(patchPath),
+                ExtraSources = [new(VerifyTable.SourceFile, VerifyTable.GenerateSource(expectations, verifyObjects))],
             };
             var postLink = new PostLink();
             var built = LivepatchModule.Build(moduleRequest, Path.Combine(work, "module"), postLink, progress, cancellationToken);
@@ -144,7 +186,12 @@ public static class PatchBuilder
             var tmp = output + ".tmp-" + Environment.ProcessId;
             File.Copy(built.KoPath, tmp, overwrite: true);
             File.Move(tmp, output, overwrite: true);
-            return new BuildReport(output, built.ModuleName, Sha256(output), reports, objects, timings) { KlpRelocations = postLink.Count };
+            return new BuildReport(output, built.ModuleName, Sha256(output), reports, objects, timings)
+            {
+                KlpRelocations = postLink.Count,
+                Verification = verification,
+                VerifiedAtLoad = expectations.Count,
+            };
         }
         finally
         {

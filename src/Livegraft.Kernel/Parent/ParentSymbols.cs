@@ -23,6 +23,11 @@ public sealed class ParentSymbols : IParentSymbols
         _exports = exports;
     }
 
+    /// <summary>Optional content matcher (run-pre, <c>Verify.RunPreVerifier.ContentMatcher</c>): does
+    /// the copy at this kallsyms index have this function's code? When exactly one candidate of a
+    /// duplicated function name matches, it decides the sympos; otherwise neighbourhood does.</summary>
+    public Func<ElfSymbol, ElfFile, int, bool>? ContentMatcher { get; init; }
+
     /// <inheritdoc/>
     public string ObjectName => _symbols.ObjectName;
 
@@ -41,6 +46,14 @@ public sealed class ParentSymbols : IParentSymbols
                 $"'{symbol.Name}' is not in {ObjectName}'s symbols (inlined or discarded there?)", origObject.FileName);
         if (indices.Length == 1)
             return 0;
+        if (ContentMatcher is { } matches && symbol.Type == STT_FUNC)
+        {
+            var byContent = indices.Where(i => matches(symbol, origObject, i)).ToArray();
+            if (byContent.Length == 1)
+                return _symbols.SymPos(byContent[0]);
+            if (byContent.Length > 1)
+                indices = byContent;
+        }
         var neighbours = origObject.SymbolTable!.Symbols
             .Where(s => s.Section is not null && s.Type is STT_FUNC or STT_OBJECT && s.Name != symbol.Name && !s.Name.Contains('.'))
             .Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
