@@ -36,12 +36,14 @@ internal static class GuestScripts
         dmesg -n 1
         hostname livegraft
         ip link set lo up 2>/dev/null
-        for hook in /etc/livegraft/init.d/*.sh; do
-            [ -f "$hook" ] && . "$hook"
-        done
+        # Read the nonce before the hooks run: a hook may load a live patch that changes what
+        # /proc/cmdline prints.
         nonce=
         for word in $(cat /proc/cmdline); do
             case "$word" in lg.nonce=*) nonce="${word#lg.nonce=}" ;; esac
+        done
+        for hook in /etc/livegraft/init.d/*.sh; do
+            [ -f "$hook" ] && . "$hook"
         done
         tty=/dev/ttyS0
         [ -c "$tty" ] || tty=/dev/console
