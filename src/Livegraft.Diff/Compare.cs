@@ -110,7 +110,11 @@ internal sealed class Compare
 
     private bool SameTarget(Target a, Target b)
     {
-        if (a.Kind != b.Kind || a.Offset != b.Offset)
+        if (a.Kind != b.Kind)
+            return false;
+        if (a.Kind == TargetKind.Section && a.Text is not null && b.Text is not null && a.Section is not null && b.Section is not null)
+            return a.Text == b.Text && a.Offset % (long)Math.Max(1UL, a.Section.EntrySize) == b.Offset % (long)Math.Max(1UL, b.Section.EntrySize);
+        if (a.Offset != b.Offset)
             return false;
         switch (a.Kind)
         {

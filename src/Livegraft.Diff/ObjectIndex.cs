@@ -239,6 +239,12 @@ internal sealed class ObjectIndex
     {
         if (symbol is null)
             return new Target(TargetKind.Section, null, null, realOffset, null);
+        if (!symbol.IsSectionSymbol && symbol.Type == STT_NOTYPE && symbol.IsLocal && symbol.Section is not null)
+        {
+            // A compiler label (.LC6 in .rodata.cst2): its name is a per-build counter, so resolve
+            // it through its section like a section symbol.
+            return ResolveInSection(symbol.Section, (long)symbol.Value + realOffset);
+        }
         if (!symbol.IsSectionSymbol)
         {
             if (symbol.Section is not null && IsStringSection(symbol.Section))
@@ -248,15 +254,29 @@ internal sealed class ObjectIndex
             }
             return new Target(TargetKind.Symbol, symbol, symbol.Section, realOffset, null);
         }
-        var section = symbol.Section!;
+        return ResolveInSection(symbol.Section!, realOffset);
+    }
+
+    private Target ResolveInSection(ElfSection section, long realOffset)
+    {
         if (IsStringSection(section))
         {
             var text = StringAt(section, realOffset, out var begin);
             return new Target(TargetKind.String, null, section, realOffset - begin, text);
         }
         var covering = SymbolAt(section, realOffset);
-        if (covering is not null)
+        if (covering is not null && covering.Type is STT_FUNC or STT_OBJECT)
             return new Target(TargetKind.Symbol, covering, section, realOffset - (long)covering.Value, null);
+        if ((section.Flags & SHF_MERGE) != 0 && section.EntrySize > 0 && section.Type != SHT_NOBITS)
+        {
+            // A mergeable constant pool (.rodata.cst8): what matters is the constant, not where the
+            // assembler put it, so other constants coming and going do not count as a change.
+            var size = (long)section.EntrySize;
+            var start = realOffset - realOffset % size;
+            var data = section.Data.Span;
+            var text = start >= 0 && start + size <= data.Length ? Convert.ToHexString(data.Slice((int)start, (int)size)) : null;
+            return new Target(TargetKind.Section, null, section, realOffset, text is null ? null : "cst:" + text);
+        }
         return new Target(TargetKind.Section, null, section, realOffset, null);
     }
 
