@@ -174,7 +174,7 @@ internal sealed class Emitter
     }
 
     /// <summary>Where a reference goes in the output: an output or undefined symbol, or a klp name.</summary>
-    internal readonly record struct Mapped(ElfSymbol? Symbol, string? KlpName, long Offset, ElfSymbol? KeySymbolInModule);
+    internal readonly record struct Mapped(ElfSymbol? Symbol, string? KlpName, long Offset);
 
     /// <summary>Maps a resolved patched-object target into the output.</summary>
     public Mapped Map(Target t, string where)
@@ -182,31 +182,31 @@ internal sealed class Emitter
         switch (t.Kind)
         {
             case TargetKind.String:
-                return new Mapped(StringSymbol(t.Section!, t.Text!, out var at), null, at + t.Offset, null);
+                return new Mapped(StringSymbol(t.Section!, t.Text!, out var at), null, at + t.Offset);
             case TargetKind.Section:
                 if (t.Section is null)
-                    return new Mapped(null, null, t.Offset, null);
+                    return new Mapped(null, null, t.Offset);
                 var copy = CopySection(t.Section);
-                return new Mapped(copy.Symbol, null, t.Offset, null);
+                return new Mapped(copy.Symbol, null, t.Offset);
         }
         var p = t.Symbol!;
         if (p.Section is null)
         {
             if (p.SpecialIndex == SHN_ABS)
-                return new Mapped(External(p.Name, p), null, t.Offset, null);
+                return new Mapped(External(p.Name, p), null, t.Offset);
             return Reference(p.Name, null, p, t.Offset, where);
         }
         if (_included.TryGetValue(p, out var mine))
-            return new Mapped(mine, null, t.Offset, null);
+            return new Mapped(mine, null, t.Offset);
         if (_run.MustInclude(p))
-            return new Mapped(Include(p), null, t.Offset, null);
+            return new Mapped(Include(p), null, t.Offset);
         if (_run.Twins.TryGetValue(p, out var twin))
             return Reference(twin.Name, twin, p, t.Offset, where);
         if (p.Type is STT_FUNC or STT_OBJECT)
-            return new Mapped(Include(p), null, t.Offset, null);
+            return new Mapped(Include(p), null, t.Offset);
         // A label with no type: fall back to its section.
         var sec = CopySection(p.Section);
-        return new Mapped(sec.Symbol, null, (long)p.Value + t.Offset, null);
+        return new Mapped(sec.Symbol, null, (long)p.Value + t.Offset);
     }
 
     /// <summary>A reference to something that stays in the running kernel.</summary>
@@ -215,7 +215,7 @@ internal sealed class Emitter
         var parent = _run.Options.Parent;
         var isGlobal = origSymbol is null ? !patchedSymbol.IsLocal : !origSymbol.IsLocal;
         if (isGlobal && parent.IsExported(name))
-            return new Mapped(External(name, patchedSymbol), null, offset, null);
+            return new Mapped(External(name, patchedSymbol), null, offset);
         int sympos;
         if (origSymbol is not null && origSymbol.IsLocal)
             sympos = parent.Sympos(origSymbol, _run.Orig.File);
@@ -227,15 +227,14 @@ internal sealed class Emitter
             sympos = 0;
         }
         var klp = $".klp.sym.{parent.ObjectName}.{name},{sympos}";
-        var keyInModule = parent.ObjectName != "vmlinux" ? patchedSymbol : null;
-        return new Mapped(null, klp, offset, keyInModule);
+        return new Mapped(null, klp, offset);
     }
 
     private ElfSymbol External(string name, ElfSymbol like)
     {
         if (_externals.TryGetValue(name, out var s))
             return s;
-        s = new ElfSymbol { Name = name, Bind = like.Bind == STB_WEAK ? STB_WEAK : STB_GLOBAL, Type = STT_NOTYPE, SpecialIndex = like.SpecialIndex == SHN_ABS ? SHN_UNDEF : SHN_UNDEF };
+        s = new ElfSymbol { Name = name, Bind = like.Bind == STB_WEAK ? STB_WEAK : STB_GLOBAL, Type = STT_NOTYPE, SpecialIndex = SHN_UNDEF };
         _symtab.Symbols.Add(s);
         _externals[name] = s;
         return s;
@@ -365,7 +364,6 @@ internal sealed class Emitter
             relocs.Data = table;
         }
         _out.AddSection(new ElfSection(".note.GNU-stack", SHT_PROGBITS) { Alignment = 1 });
-        // Section symbols and file-local symbols first, in a stable order (STYLE: deterministic output).
         MoveSectionsLast();
         return _out;
     }
