@@ -26,6 +26,7 @@ internal sealed class DiffRun
     private readonly HashSet<string> _ignoredSections = new(StringComparer.Ordinal);
     private readonly HashSet<string> _ignoredStatics = new(StringComparer.Ordinal);
     private readonly HashSet<ElfSymbol> _promoted = new(ReferenceEqualityComparer.Instance);
+    private readonly IReadOnlyList<SpecialSection> _filtered;
 
     public DiffRun(ElfFile orig, ElfFile patched, DiffOptions options)
     {
@@ -34,6 +35,7 @@ internal sealed class DiffRun
         Patched = new ObjectIndex(patched, options.PatchedName ?? patched.FileName ?? "patched.o");
         Result = new DiffResult { ObjectName = options.Parent.ObjectName };
         Twins = new Dictionary<ElfSymbol, ElfSymbol>(ReferenceEqualityComparer.Instance);
+        _filtered = SpecialSections.Filtered(options.Sizes);
     }
 
     public DiffOptions Options { get; }
@@ -109,8 +111,10 @@ internal sealed class DiffRun
 
     private static string ColdParent(string name) => name[..name.IndexOf(".cold", StringComparison.Ordinal)];
 
-    private bool Skipped(ElfSymbol s) =>
-        s.Section is null || SpecialSections.IsDropped(s.Section.Name) || _ignoredSections.Contains(s.Section.Name) || s.Section.Name.StartsWith(".livegraft.", StringComparison.Ordinal);
+    private bool Skipped(ElfSymbol s) => s.Section is null || Skipped(s.Section);
+
+    private bool Skipped(ElfSection section) =>
+        SpecialSections.IsDropped(section.Name) || _ignoredSections.Contains(section.Name) || section.Name.StartsWith(".livegraft.", StringComparison.Ordinal);
 
     private void CompareAll()
     {
@@ -218,7 +222,7 @@ internal sealed class DiffRun
     }
 
     private bool IsSpecial(string name) =>
-        SpecialSections.Filtered(Options.Sizes).Any(x => x.Name == name) || SpecialSections.Companion.Contains(name) || SpecialSections.Regenerated.Contains(name);
+        _filtered.Any(x => x.Name == name) || SpecialSections.Companion.Contains(name) || SpecialSections.Regenerated.Contains(name);
 
     private void Verify()
     {
@@ -254,10 +258,9 @@ internal sealed class DiffRun
         // Anonymous data that changed: no symbol lets us reason about it.
         foreach (var section in Patched.File.Sections)
         {
-            if (!section.IsAlloc || section.IsExecutable || ObjectIndex.IsStringSection(section) || Skipped(new ElfSymbol { Section = section })
+            if (!section.IsAlloc || section.IsExecutable || ObjectIndex.IsStringSection(section) || Skipped(section)
                 || SpecialSections.IsInitOrExit(section.Name) || Patched.SymbolsIn(section).Length > 0
-                || SpecialSections.Filtered(Options.Sizes).Any(x => x.Name == section.Name) || SpecialSections.Companion.Contains(section.Name)
-                || SpecialSections.Regenerated.Contains(section.Name) || section.Type is SHT_RELA or SHT_REL or SHT_GROUP)
+                || IsSpecial(section.Name) || section.Type is SHT_RELA or SHT_REL or SHT_GROUP)
                 continue;
             var twin = Orig.File.FindSection(section.Name);
             if (twin is not null && twin.Size != section.Size && (section.Name.StartsWith(".data", StringComparison.Ordinal) || section.Name.StartsWith(".bss", StringComparison.Ordinal)))
@@ -299,9 +302,6 @@ internal sealed class DiffRun
             Result.Output = emitter.Finish();
             foreach (var (section, offset, type, name, addend) in emitter.KlpRelocations)
                 Result.KlpRelocations.Add(new KlpRelocation(section.Name, offset, type, name, addend));
-            foreach (var s in Result.Included)
-                if (Patched.Objects.FirstOrDefault(o => o.Name == s) is { } o && !Twins.ContainsKey(o))
-                    Result.NewObjects.Add(s);
         }
         catch (LivegraftException e) when (e.Diagnostics.Count > 0 && e.Diagnostics[0].Id is "LG0109" or "LG0110" or "LG0111" or "LG0105")
         {
@@ -335,7 +335,7 @@ internal sealed class DiffRun
     /// <summary>Keeps the entries of special sections that belong to included functions.</summary>
     private void SpecialSectionsPass(Emitter emitter)
     {
-        foreach (var spec in SpecialSections.Filtered(Options.Sizes))
+        foreach (var spec in _filtered)
         {
             var section = Patched.File.FindSection(spec.Name);
             if (section is null || section.Size == 0)
@@ -385,11 +385,11 @@ internal sealed class DiffRun
         var replOffset = (long)(repl.Symbol.IsSectionSymbol ? 0 : repl.Symbol.Value) + repl.Addend;
         var length = altinstructions.Data.Span[(int)entry + Options.Sizes.AltInstr - 1];
         var bytes = replSection.Data.Span.Slice((int)replOffset, length);
-        var (outSection, at, builder) = emitter.AppendRaw(replSection.Name, replSection.Type, replSection.Flags & ~SHF_GROUP, Math.Max(1, replSection.Alignment), bytes);
+        var (outSection, at) = emitter.AppendRaw(replSection.Name, replSection.Type, replSection.Flags & ~SHF_GROUP, Math.Max(1, replSection.Alignment), bytes);
         foreach (var r in Patched.RelocationsIn(replSection, (ulong)replOffset, (ulong)replOffset + length))
         {
             var resolved = new ResolvedRelocation(r.Offset, r.Type, r.Addend, Patched.Resolve(r.Symbol, r.Addend), r);
-            emitter.Relocate(outSection, builder.Buffer, at + (r.Offset - (ulong)replOffset), resolved, 0, $"{replSection.Name}+0x{r.Offset:x}");
+            emitter.Relocate(outSection, at + (r.Offset - (ulong)replOffset), resolved, 0, $"{replSection.Name}+0x{r.Offset:x}");
         }
         // repl_offset is relative (PC32 in data): point the copied entry at the copied code.
         emitter.AddRelocation(outEntries, outEntry + 4, repl.Type, emitter.SectionSymbolOf(outSection), (long)at);
@@ -405,7 +405,7 @@ internal sealed class DiffRun
             var fentry = Patched.FentryOffset(p);
             if (fentry < 0)
                 continue;
-            var (section, at, _) = emitter.AppendRaw("__mcount_loc", SHT_PROGBITS, SHF_ALLOC, 1, new byte[8]);
+            var (section, at) = emitter.AppendRaw("__mcount_loc", SHT_PROGBITS, SHF_ALLOC, 1, new byte[8]);
             emitter.AddRelocation(section, at, R_X86_64_64, outSym, fentry);
         }
     }

@@ -29,6 +29,7 @@ internal sealed class Emitter
     private readonly Queue<Action> _work = new();
     private readonly List<(ElfSection Section, ulong Offset, uint Type, string Name, long Addend)> _klp = [];
     private readonly HashSet<string> _sectionNames = new(StringComparer.Ordinal);
+    private readonly List<(ElfSection Section, ulong Offset, int Size)> _clears = [];
 
     public Emitter(DiffRun run)
     {
@@ -87,7 +88,7 @@ internal sealed class Emitter
         _work.Enqueue(() =>
         {
             foreach (var r in _run.Patched.FunctionRelocations(f))
-                Relocate(section, bytes, r.Offset - f.Value, r, r.Adjust, $"{f.Name}+0x{r.Offset - f.Value:x}");
+                Relocate(section, r.Offset - f.Value, r, r.Adjust, $"{f.Name}+0x{r.Offset - f.Value:x}");
         });
         return sym;
     }
@@ -112,13 +113,15 @@ internal sealed class Emitter
         _symtab.Symbols.Add(sym);
         _included[o] = sym;
         _run.Result.Included.Add(o.Name);
+        if (!_run.Twins.ContainsKey(o))
+            _run.Result.NewObjects.Add(o.Name);
         if (src.Type != SHT_NOBITS)
         {
             var relocations = Compare.DataRelocations(_run.Patched, o);
             _work.Enqueue(() =>
             {
                 foreach (var r in relocations)
-                    Relocate(builder.Section, builder.Buffer, offset + (r.Offset - o.Value), r, 0, $"{o.Name}+0x{r.Offset - o.Value:x}");
+                    Relocate(builder.Section, offset + (r.Offset - o.Value), r, 0, $"{o.Name}+0x{r.Offset - o.Value:x}");
             });
         }
         return sym;
@@ -144,7 +147,7 @@ internal sealed class Emitter
             foreach (var r in _run.Patched.RelocationsOf(src))
             {
                 var resolved = new ResolvedRelocation(r.Offset, r.Type, r.Addend, _run.Patched.Resolve(r.Symbol, r.Addend), r);
-                Relocate(section, bytes, r.Offset, resolved, 0, $"{src.Name}+0x{r.Offset:x}");
+                Relocate(section, r.Offset, resolved, 0, $"{src.Name}+0x{r.Offset:x}");
             }
         });
         return (section, sym);
@@ -267,14 +270,16 @@ internal sealed class Emitter
     }
 
     /// <summary>Emits one relocation of included code or data into the output.</summary>
-    public void Relocate(ElfSection section, byte[] bytes, ulong offset, ResolvedRelocation r, long adjust, string where)
+    public void Relocate(ElfSection section, ulong offset, ResolvedRelocation r, long adjust, string where)
     {
         var size = X86_64RelocationSize(r.Type);
         if (size == 0)
             throw new LivegraftException(ExitCode.InvalidInput, "LG0113", $"unsupported relocation type {r.Type} at {where}", _run.Options.PatchedName);
         var mapped = Map(r.Target, where);
-        if ((int)offset + size <= bytes.Length)
-            bytes.AsSpan((int)offset, size).Clear(); // RELA: the addend carries the value
+        // RELA: the addend carries the value, and x86-64 apply_relocate_add refuses a field that is
+        // not zero. Cleared in Finish, once every data section has its final bytes (Map above may
+        // have appended to the very section this field lives in).
+        _clears.Add((section, offset, size));
         var addend = mapped.Offset - adjust;
         if (mapped.KlpName is not null)
         {
@@ -303,13 +308,13 @@ internal sealed class Emitter
             var where = $"{src.Name}+0x{rel.Offset:x}";
             if (onRelocation is not null && !onRelocation(r, where))
                 continue;
-            Relocate(builder.Section, builder.Buffer, at + (rel.Offset - entryOffset), r, 0, where);
+            Relocate(builder.Section, at + (rel.Offset - entryOffset), r, 0, where);
         }
         return (builder.Section, at);
     }
 
     /// <summary>Appends raw bytes to a named output section (used for .altinstr_replacement code and __mcount_loc).</summary>
-    public (ElfSection Section, ulong Offset, DataSectionBuilder Builder) AppendRaw(string name, uint type, ulong flags, ulong alignment, ReadOnlySpan<byte> bytes)
+    public (ElfSection Section, ulong Offset) AppendRaw(string name, uint type, ulong flags, ulong alignment, ReadOnlySpan<byte> bytes)
     {
         if (!_data.TryGetValue(name, out var builder))
         {
@@ -318,7 +323,7 @@ internal sealed class Emitter
             _data[name] = builder = new DataSectionBuilder(section);
         }
         var at = builder.Append(bytes, (ulong)bytes.Length, 1);
-        return (builder.Section, at, builder);
+        return (builder.Section, at);
     }
 
     /// <summary>Adds a relocation against an output symbol directly.</summary>
@@ -337,6 +342,15 @@ internal sealed class Emitter
             b.Flush();
         foreach (var (section, bytes, _) in _strings.Values)
             section.Data = bytes.ToArray();
+        foreach (var group in _clears.GroupBy(c => c.Section, ReferenceEqualityComparer.Instance))
+        {
+            var section = (ElfSection)group.Key!;
+            var data = section.Data.ToArray();
+            foreach (var (_, offset, size) in group)
+                if (offset + (ulong)size <= (ulong)data.Length)
+                    data.AsSpan((int)offset, size).Clear();
+            section.Data = data;
+        }
         if (_klp.Count > 0)
         {
             var names = new List<byte>();
@@ -383,30 +397,22 @@ internal sealed class DataSectionBuilder
 {
     private readonly List<byte> _bytes = [];
     private ulong _size;
-    private byte[]? _buffer;
 
     public DataSectionBuilder(ElfSection section) => Section = section;
 
     public ElfSection Section { get; }
 
-    /// <summary>The current contents, as a buffer relocations may clear fields in.</summary>
-    public byte[] Buffer => _buffer ??= [.. _bytes];
-
+    /// <summary>Appends <paramref name="size"/> bytes (<paramref name="bytes"/>, zero-padded) at
+    /// <paramref name="align"/>; returns their offset.</summary>
     public ulong Append(ReadOnlySpan<byte> bytes, ulong size, ulong align)
     {
-        if (_buffer is not null)
-        {
-            _bytes.Clear();
-            _bytes.AddRange(_buffer);
-            _buffer = null;
-        }
         _size = (_size + align - 1) / align * align;
         var at = _size;
         if (Section.Type != SHT_NOBITS)
         {
             while ((ulong)_bytes.Count < at)
                 _bytes.Add(0);
-            _bytes.AddRange(bytes.ToArray());
+            _bytes.AddRange(bytes);
             while ((ulong)_bytes.Count < at + size)
                 _bytes.Add(0);
         }
@@ -415,11 +421,12 @@ internal sealed class DataSectionBuilder
         return at;
     }
 
+    /// <summary>Gives the section its final contents (or size, for SHT_NOBITS).</summary>
     public void Flush()
     {
         if (Section is ElfNoBitsSection nobits)
             nobits.NoBitsSize = _size;
         else
-            Section.Data = Buffer;
+            Section.Data = _bytes.ToArray();
     }
 }

@@ -91,6 +91,12 @@ public sealed class DifferCaseTests
         AssertReadelfClean(ko);
 
         var module = ElfFile.Read(ko);
+        // x86-64 apply_relocate_add refuses to write a field that is not zero (RELA: the addend
+        // carries the value), for ordinary and livepatch relocations alike.
+        foreach (var rela in module.Sections.OfType<ElfRelocationSection>().Where(r => r.Target is { IsAlloc: true }))
+            foreach (var r in rela.Relocations)
+                Assert.True(rela.Target!.Data.Span.Slice((int)r.Offset, X86_64RelocationSize(r.Type)).IndexOfAnyExcept((byte)0) < 0,
+                    $"{rela.Name}: the field at 0x{r.Offset:x} is not zero");
         Assert.Null(module.FindSection(".livegraft.klp_relocs"));
         Assert.Null(module.FindSection(".livegraft.klp_strs"));
         foreach (var k in result.KlpRelocations)
