@@ -535,10 +535,28 @@ public sealed class VmSession : IDisposable
             tail = string.Join('\n', log.Replace("\r", "", StringComparison.Ordinal).Split('\n').TakeLast(40));
             stderr = _qemuStderr.ToString().Trim();
         }
-        var text = $"{message}\n--- console (last lines) ---\n{tail}";
+        var text = PanicLine() is { } panic && !tail.Contains(panic, StringComparison.Ordinal)
+            ? $"{message}\n{panic}\n--- console (last lines) ---\n{tail}"
+            : $"{message}\n--- console (last lines) ---\n{tail}";
         if (stderr.Length > 0)
             text += $"\n--- qemu stderr ---\n{stderr}";
         return new LivegraftException(ExitCode.HostFailure, id, text);
+    }
+
+    /// <summary>The guest's last "Kernel panic" line, which a long stack dump can push out of the tail.</summary>
+    private string? PanicLine()
+    {
+        string log;
+        lock (_gate)
+        {
+            var start = Math.Max(0, _log.Length - 64 * 1024);
+            log = _log.ToString(start, _log.Length - start);
+        }
+        var i = log.LastIndexOf("Kernel panic - not syncing", StringComparison.Ordinal);
+        if (i < 0)
+            return null;
+        var end = log.IndexOfAny(['\r', '\n'], i);
+        return log[i..(end < 0 ? log.Length : end)];
     }
 
     private void Report(string message) => _progress?.Invoke(message);

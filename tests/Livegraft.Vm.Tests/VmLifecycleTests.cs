@@ -84,7 +84,7 @@ public sealed class VmLifecycleTests
         // sysrq 'c' calls panic(); panic=-1 and -no-reboot make QEMU exit at once.
         var crash = Assert.Throws<LivegraftException>(() => vm.Run("echo c > /proc/sysrq-trigger"));
         Assert.Equal("LG0702", crash.Diagnostics[0].Id);
-        Assert.Contains("sysrq triggered crash", crash.Message, StringComparison.Ordinal);
+        Assert.True(crash.Message.Contains("sysrq triggered crash", StringComparison.Ordinal), crash.Message);
         Assert.False(vm.IsRunning);
 
         vm.Reboot();
