@@ -18,6 +18,8 @@ public static class KernelErrors
     public const string TreeBusy = "LG0305";
     /// <summary>The tree's patch journal cannot be replayed.</summary>
     public const string JournalCorrupt = "LG0306";
+    /// <summary>A <c>--source</c> or <c>--config</c> given to the build is missing or not a kernel source.</summary>
+    public const string SourceOverrideInvalid = "LG0307";
 
     /// <summary>The patch file is not a well-formed unified diff.</summary>
     public const string PatchMalformed = "LG0330";

@@ -66,14 +66,47 @@ public sealed class KernelTarget
     /// <summary>The release's modules, <c>lib/modules/&lt;release&gt;</c> of the image package.</summary>
     public string ModulesDirectory => Path.Combine(ImageRoot, "lib", "modules", Release);
 
-    /// <summary>The prepared source tree.</summary>
-    public string TreeDirectory => Path.Combine(CacheDirectory, "tree");
+    /// <summary>A source tarball or directory to build from instead of <see cref="SourcePackage"/>
+    /// (<c>livegraft build --source</c>); an absolute path.</summary>
+    public string? SourceOverride { get; init; }
+
+    /// <summary>A kernel config to prepare the tree with instead of the headers package's
+    /// (<c>livegraft build --config</c>); an absolute path.</summary>
+    public string? ConfigOverride { get; init; }
+
+    /// <summary>The config the tree is prepared with: <see cref="ConfigOverride"/>, else the headers package's.</summary>
+    public string BuildConfigFile => ConfigOverride ?? HeadersConfigFile;
+
+    /// <summary>What the tree's source is, as recorded in its stamp: the package, a directory, or
+    /// a tarball with its size and modification time (a replaced tarball makes the tree stale).</summary>
+    public string SourceIdentity
+    {
+        get
+        {
+            if (SourceOverride is null)
+                return "package:" + SourcePackage;
+            if (Directory.Exists(SourceOverride))
+                return "dir:" + SourceOverride;
+            var f = new FileInfo(SourceOverride);
+            return f.Exists ? $"tarball:{SourceOverride}:{f.Length}:{f.LastWriteTimeUtc.Ticks}" : "tarball:" + SourceOverride;
+        }
+    }
+
+    /// <summary>Short key of a tree built from another source or config than the package's; null
+    /// for the default tree. Each such tree lives beside the default one.</summary>
+    private string? TreeKey => SourceOverride is null && ConfigOverride is null ? null
+        : Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+            System.Text.Encoding.UTF8.GetBytes((SourceOverride ?? SourcePackage) + "\n" + ConfigOverride)))[..12];
+
+    /// <summary>The prepared source tree: <c>tree</c>, or <c>tree-&lt;key&gt;</c> for an overridden source or config.</summary>
+    public string TreeDirectory => Path.Combine(CacheDirectory, TreeKey is { } k ? "tree-" + k : "tree");
 
     /// <summary>The installed headers package (kbuild external modules build against it).</summary>
     public string HeadersDirectory => Path.Combine("/usr/src", "linux-headers-" + Release);
 
-    /// <summary>The source tarball the <see cref="SourcePackage"/> installs, e.g. <c>/usr/src/linux-source-6.1.tar.xz</c>.</summary>
-    public string SourceTarball => Path.Combine("/usr/src", SourcePackage + ".tar.xz");
+    /// <summary>The source tarball to extract: <see cref="SourceOverride"/> when it is a file, else
+    /// the one the <see cref="SourcePackage"/> installs, e.g. <c>/usr/src/linux-source-6.1.tar.xz</c>.</summary>
+    public string SourceTarball => SourceOverride is { } s && !Directory.Exists(s) ? s : Path.Combine("/usr/src", SourcePackage + ".tar.xz");
 
     /// <summary>The directory every member of <see cref="SourceTarball"/> sits under (<c>linux-source-6.1</c>).</summary>
     public string SourceTopDirectory => SourcePackage;
@@ -86,7 +119,7 @@ public sealed class KernelTarget
     public string TreeLockFile => Path.Combine(CacheDirectory, "tree.lock");
 
     /// <summary>Per-tree catalog of the objects kbuild builds for this config (see <c>UnitCatalog</c>).</summary>
-    public string UnitCatalogFile => Path.Combine(CacheDirectory, "units.tsv");
+    public string UnitCatalogFile => Path.Combine(CacheDirectory, TreeKey is { } k ? $"units-{k}.tsv" : "units.tsv");
 
     /// <summary>The compiler the distro built this release with; kbuild is always invoked with <c>CC=</c> it.</summary>
     public string Compiler { get; init; } = "gcc-12";

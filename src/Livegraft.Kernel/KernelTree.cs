@@ -56,7 +56,11 @@ public sealed class KernelTree
         if (!File.Exists(target.HeadersConfigFile))
             throw new LivegraftException(ExitCode.HostFailure, KernelErrors.HeadersPackageMissing,
                 $"{target.HeadersConfigFile} not found: install linux-headers-{target.Release} (scripts/install-deps)");
-        var configSha = Sha256File(target.HeadersConfigFile);
+        if (target.ConfigOverride is { } config && !File.Exists(config))
+            throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.SourceOverrideInvalid, "no such config file", config);
+        if (target.SourceOverride is { } source && !File.Exists(source) && !Directory.Exists(source))
+            throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.SourceOverrideInvalid, "no such source tarball or directory", source);
+        var configSha = Sha256File(target.BuildConfigFile);
         var root = target.TreeDirectory;
         var stamp = ReadStamp(root);
         if (stamp is not null && StampMatches(target, stamp, configSha, out _))
@@ -65,7 +69,7 @@ public sealed class KernelTree
             tree.RecoverJournal(progress);
             return tree;
         }
-        if (stamp is null && LooksPrepared(target, root))
+        if (stamp is null && target.SourceOverride is null && target.ConfigOverride is null && LooksPrepared(target, root))
         {
             // A tree prepared by hand (or by an older Livegraft) exactly as Ensure would: adopt it.
             progress?.Invoke($"adopting the prepared tree {root}");
@@ -165,11 +169,12 @@ public sealed class KernelTree
 
     private static KernelTree Prepare(KernelTarget target, string configSha, Action<string>? progress, CancellationToken cancellationToken)
     {
-        if (!File.Exists(target.SourceTarball))
+        var fromDirectory = target.SourceOverride is { } dir && Directory.Exists(dir);
+        if (!fromDirectory && !File.Exists(target.SourceTarball))
             throw new LivegraftException(ExitCode.HostFailure, KernelErrors.SourcePackageMissing,
                 $"{target.SourceTarball} not found: install the {target.SourcePackage} package{(target.SourceVersion is null ? "" : $" (version {target.SourceVersion})")} (scripts/install-deps)");
-        var installed = InstalledSourceVersion(target);
-        if (target.SourceVersion is not null && installed is not null && installed != target.SourceVersion)
+        var installed = target.SourceOverride is null ? InstalledSourceVersion(target) : null;
+        if (target.SourceOverride is null && target.SourceVersion is not null && installed is not null && installed != target.SourceVersion)
             throw new LivegraftException(ExitCode.HostFailure, KernelErrors.SourcePackageMissing,
                 $"{target.SourcePackage} {installed} is installed but {target.Release} was built from {target.SourceVersion}; install {target.SourcePackage}={target.SourceVersion}");
 
@@ -180,15 +185,10 @@ public sealed class KernelTree
         Directory.CreateDirectory(work);
         try
         {
-            progress?.Invoke($"extracting {target.SourceTarball}");
-            Tool.Run("tar", ["-xf", target.SourceTarball, "-C", work], errorId: KernelErrors.TreePrepareFailed,
-                what: $"extracting {target.SourceTarball}", cancellationToken: cancellationToken);
-            var prepared = Path.Combine(work, target.SourceTopDirectory);
-            if (!File.Exists(Path.Combine(prepared, "Makefile")))
-                throw new LivegraftException(ExitCode.HostFailure, KernelErrors.TreePrepareFailed,
-                    $"{target.SourceTarball} has no {target.SourceTopDirectory}/Makefile");
-            File.Copy(target.HeadersConfigFile, Path.Combine(prepared, ".config"), overwrite: true);
-            var stamp = NewStamp(target, configSha, installed ?? target.SourceVersion ?? "unknown", adopted: false);
+            var prepared = fromDirectory ? CopySource(target.SourceOverride!, work, cancellationToken) : ExtractSource(target, work, progress, cancellationToken);
+            File.Copy(target.BuildConfigFile, Path.Combine(prepared, ".config"), overwrite: true);
+            var version = target.SourceOverride is null ? installed ?? target.SourceVersion ?? "unknown" : MakefileVersion(prepared);
+            var stamp = NewStamp(target, configSha, version, adopted: false);
             var tree = new KernelTree(target, prepared, stamp);
             progress?.Invoke("make olddefconfig prepare modules_prepare");
             tree.Make(["olddefconfig", "prepare", "modules_prepare"], progress: progress, errorId: KernelErrors.TreePrepareFailed,
@@ -217,6 +217,46 @@ public sealed class KernelTree
         }
     }
 
+    /// <summary>Extracts the tarball into <paramref name="work"/>; returns the directory holding its
+    /// top Makefile (the package's <c>linux-source-X.Y/</c>, any single top directory, or none).</summary>
+    private static string ExtractSource(KernelTarget target, string work, Action<string>? progress, CancellationToken cancellationToken)
+    {
+        progress?.Invoke($"extracting {target.SourceTarball}");
+        Tool.Run("tar", ["-xf", target.SourceTarball, "-C", work], errorId: KernelErrors.TreePrepareFailed,
+            what: $"extracting {target.SourceTarball}", cancellationToken: cancellationToken);
+        var candidates = new[] { Path.Combine(work, target.SourceTopDirectory), work }
+            .Concat(Directory.GetDirectories(work))
+            .Where(d => File.Exists(Path.Combine(d, "Makefile")) && Directory.Exists(Path.Combine(d, "arch")));
+        return candidates.FirstOrDefault()
+            ?? throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.TreePrepareFailed,
+                "not a kernel source tarball: no top directory with a Makefile and arch/", target.SourceTarball);
+    }
+
+    /// <summary>Copies a source directory (never prepared in place: it is the user's).</summary>
+    private static string CopySource(string source, string work, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(Path.Combine(source, "Makefile")) || !Directory.Exists(Path.Combine(source, "arch")))
+            throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.SourceOverrideInvalid, "not a kernel source directory: no Makefile and arch/", source);
+        var copy = Path.Combine(work, "source");
+        Tool.Run("cp", ["-a", "--reflink=auto", source, copy], errorId: KernelErrors.TreePrepareFailed,
+            what: $"copying {source}", cancellationToken: cancellationToken);
+        return copy;
+    }
+
+    /// <summary><c>VERSION.PATCHLEVEL.SUBLEVEL</c> from a tree's top Makefile.</summary>
+    private static string MakefileVersion(string root)
+    {
+        var fields = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var line in File.ReadLines(Path.Combine(root, "Makefile")).Take(10))
+        {
+            var eq = line.IndexOf('=');
+            if (eq > 0)
+                fields[line[..eq].Trim()] = line[(eq + 1)..].Trim();
+        }
+        string Get(string k) => fields.TryGetValue(k, out var v) ? v : "?";
+        return $"{Get("VERSION")}.{Get("PATCHLEVEL")}.{Get("SUBLEVEL")}";
+    }
+
     private static bool LooksPrepared(KernelTarget target, string root)
     {
         var uts = Path.Combine(root, "include", "generated", "utsrelease.h");
@@ -235,7 +275,9 @@ public sealed class KernelTree
             why = $"release {Get("release")}";
         else if (Get("source-package") != target.SourcePackage)
             why = $"source package {Get("source-package")}";
-        else if (target.SourceVersion is not null && Get("source-version") != target.SourceVersion && Get("source-version") != "unknown")
+        else if ((stamp.TryGetValue("source", out var source) ? source : "package:" + target.SourcePackage) != target.SourceIdentity)
+            why = $"source {source}";
+        else if (target.SourceOverride is null && target.SourceVersion is not null && Get("source-version") != target.SourceVersion && Get("source-version") != "unknown")
             why = $"source version {Get("source-version")}, want {target.SourceVersion}";
         else if (Get("config-sha256") != configSha)
             why = "the headers package's config changed";
@@ -249,6 +291,7 @@ public sealed class KernelTree
         ["release"] = target.Release,
         ["source-package"] = target.SourcePackage,
         ["source-version"] = sourceVersion,
+        ["source"] = target.SourceIdentity,
         ["config-sha256"] = configSha,
         ["compiler"] = target.Compiler,
         ["prepared"] = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),

@@ -16,12 +16,22 @@ internal static class BuildCommand
         var noReplace = new Option<bool>("--no-replace") { Description = "Build a non-cumulative patch that stacks on earlier ones instead of replacing them." };
         var output = new Option<FileInfo?>("--output", "-o") { Description = "Module path (default: ./livepatch-NAME.ko)." };
         var skipVerification = new Option<bool>("--skip-verification") { Description = "Do not check the target's code at build time (unsafe; the module still checks at load time)." };
+        var source = new Option<string?>("--source") { Description = "Kernel source to build from: a tarball, a directory, or a Debian package=version (default: the release's linux-source package)." };
+        var config = new Option<FileInfo?>("--config") { Description = "Kernel config to prepare the tree with (default: the release's headers package config)." };
+        var kcflags = new Option<string?>("--kcflags") { Description = "Extra compiler flags the target kernel was built with (KCFLAGS); verification checks they match." };
         var json = Cli.JsonOption();
-        var command = new Command("build", "Build a livepatch module from a kernel fix.") { patch, kernel, symbols, name, noReplace, output, skipVerification, json };
+        var command = new Command("build", "Build a livepatch module from a kernel fix.") { patch, kernel, source, config, kcflags, symbols, name, noReplace, output, skipVerification, json };
         command.SetAction(parse => Cli.Guard(parse.GetValue(json), () =>
         {
-            var request = new BuildRequest(parse.GetValue(patch)!.FullName, new KernelTarget(parse.GetValue(kernel)!))
+            var progress = Progress.ForStderr();
+            var target = new KernelTarget(parse.GetValue(kernel)!)
             {
+                SourceOverride = parse.GetValue(source) is { } spec ? SourceSpec.Resolve(spec, progress.Report) : null,
+                ConfigOverride = parse.GetValue(config)?.FullName,
+            };
+            var request = new BuildRequest(parse.GetValue(patch)!.FullName, target)
+            {
+                ExtraCflags = parse.GetValue(kcflags),
                 Name = parse.GetValue(name),
                 OutputPath = parse.GetValue(output)?.FullName,
                 Replace = !parse.GetValue(noReplace),
@@ -30,7 +40,6 @@ internal static class BuildCommand
             };
             if (request.SkipVerification)
                 Console.Error.WriteLine("livegraft: warning LG0354: --skip-verification: the target's code is NOT checked at build time; only the module's load-time check protects the kernel");
-            var progress = Progress.ForStderr();
             var report = PatchBuilder.Build(request, progress.Report);
             progress.Done();
             if (parse.GetValue(json))

@@ -24,6 +24,9 @@ public sealed record BuildRequest(string PatchPath, KernelTarget Target)
     /// <summary>Skips build-time run-pre verification (docs/verify.md; warned, LG0354). The module
     /// still carries its load-time check.</summary>
     public bool SkipVerification { get; init; }
+    /// <summary>Compiler flags added to every unit compile (<c>KCFLAGS</c>), for a target kernel
+    /// that was built with flags its config does not imply. Verification proves whether they match.</summary>
+    public string? ExtraCflags { get; init; }
 }
 
 /// <summary>The diff of one unit, as the build report shows it.</summary>
@@ -84,7 +87,7 @@ public static class PatchBuilder
         var diffPaths = new Dictionary<DiffResult, string>(ReferenceEqualityComparer.Instance);
         try
         {
-            var units = UnitCompiler.CompileBeforeAfter(tree, patch, Path.Combine(work, "units"), out _, progress: progress, cancellationToken: cancellationToken);
+            var units = UnitCompiler.CompileBeforeAfter(tree, patch, Path.Combine(work, "units"), out _, progress: progress, cancellationToken: cancellationToken, extraCflags: request.ExtraCflags);
             Stage("compile");
 
             progress?.Invoke("reading symbols");

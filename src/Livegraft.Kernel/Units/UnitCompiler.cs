@@ -26,14 +26,17 @@ public sealed record CompiledUnit(string Path, string Source, string OrigObject,
 /// </remarks>
 public static class UnitCompiler
 {
-    /// <summary>Extra compiler flags for every unit compile.</summary>
-    public static string KCFlags(string includeDirectory) => $"-ffunction-sections -fdata-sections -I{includeDirectory}";
+    /// <summary>Extra compiler flags for every unit compile: one section per function and object,
+    /// the author headers, then <paramref name="extra"/> (flags the target kernel was built with
+    /// beyond its config's, as <c>KCFLAGS</c>).</summary>
+    public static string KCFlags(string includeDirectory, string? extra = null) =>
+        $"-ffunction-sections -fdata-sections -I{includeDirectory}" + (string.IsNullOrWhiteSpace(extra) ? "" : " " + extra.Trim());
 
     /// <summary>Finds the affected units of <paramref name="patch"/> and compiles them before and
     /// after; the one call the build command needs.</summary>
     public static IReadOnlyList<CompiledUnit> CompileBeforeAfter(
         KernelTree tree, PatchSet patch, string workDir, out AffectedUnitSet affected,
-        int maxUnits = 200, Action<string>? progress = null, CancellationToken cancellationToken = default)
+        int maxUnits = 200, Action<string>? progress = null, string? extraCflags = null, CancellationToken cancellationToken = default)
     {
         using var scope = new SignalScope(cancellationToken);
         using var treeLock = tree.Lock(progress, scope.Token);
@@ -42,7 +45,7 @@ public static class UnitCompiler
         affected = AffectedUnits.Find(tree, patch, catalog, maxUnits, progress);
         foreach (var note in affected.Notes)
             progress?.Invoke(note.ToString());
-        return CompileLocked(tree, patch, affected.Units, workDir, progress, scope.Token);
+        return CompileLocked(tree, patch, affected.Units, workDir, extraCflags, progress, scope.Token);
     }
 
     /// <summary>Compiles <paramref name="units"/> unpatched, applies <paramref name="patch"/>,
@@ -53,23 +56,23 @@ public static class UnitCompiler
     /// does not apply, LG0338 when a unit's parent is inconsistent with the shipped kernel.</exception>
     public static IReadOnlyList<CompiledUnit> CompileBeforeAfter(
         KernelTree tree, PatchSet patch, IReadOnlyList<AffectedUnit> units, string workDir,
-        Action<string>? progress = null, CancellationToken cancellationToken = default)
+        Action<string>? progress = null, string? extraCflags = null, CancellationToken cancellationToken = default)
     {
         using var scope = new SignalScope(cancellationToken);
         using var treeLock = tree.Lock(progress, scope.Token);
         tree.RecoverJournal(progress);
-        return CompileLocked(tree, patch, units, workDir, progress, scope.Token);
+        return CompileLocked(tree, patch, units, workDir, extraCflags, progress, scope.Token);
     }
 
     private static IReadOnlyList<CompiledUnit> CompileLocked(
-        KernelTree tree, PatchSet patch, IReadOnlyList<AffectedUnit> units, string workDir,
+        KernelTree tree, PatchSet patch, IReadOnlyList<AffectedUnit> units, string workDir, string? extraCflags,
         Action<string>? progress, CancellationToken ct)
     {
         if (units.Count == 0)
             throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.NothingToBuild, "no units to compile", patch.SourcePath);
         workDir = Path.GetFullPath(workDir);
         Directory.CreateDirectory(workDir);
-        var kcflags = KCFlags(AuthorHeaders.Extract());
+        var kcflags = KCFlags(AuthorHeaders.Extract(), extraCflags);
         var shipped = ShippedModules.Load(tree.Target);
 
         progress?.Invoke($"compiling {units.Count} unit(s) unpatched");

@@ -1,0 +1,69 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Livegraft.Kernel;
+
+/// <summary>
+/// What <c>livegraft build --source</c> names: a kernel source tarball, a source directory, or a
+/// Debian source package at an exact version (<c>linux-source-6.1=6.1.176-1</c>), fetched once into
+/// <c>&lt;cache&gt;/sources/&lt;package&gt;_&lt;version&gt;/</c>.
+/// </summary>
+public static partial class SourceSpec
+{
+    [GeneratedRegex(@"^(?<package>[a-z0-9][a-z0-9.+-]*)=(?<version>[0-9][A-Za-z0-9.+~:-]*)$")]
+    private static partial Regex PackageVersion();
+
+    /// <summary>Returns the absolute path of the tarball or directory <paramref name="spec"/> names,
+    /// downloading a <c>package=version</c> when it is not cached yet.</summary>
+    /// <exception cref="LivegraftException">LG0307 when the spec is neither an existing path nor
+    /// <c>package=version</c>; LG0300/LG0301 when the download fails.</exception>
+    public static string Resolve(string spec, Action<string>? progress = null)
+    {
+        if (File.Exists(spec) || Directory.Exists(spec))
+            return Path.GetFullPath(spec);
+        var m = PackageVersion().Match(spec);
+        if (!m.Success)
+            throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.SourceOverrideInvalid,
+                "--source is neither an existing tarball or directory nor a Debian package=version (e.g. linux-source-6.1=6.1.176-1)", spec);
+        var package = m.Groups["package"].Value;
+        var version = m.Groups["version"].Value;
+        var dir = Path.Combine(KernelTarget.CacheRoot, "sources", $"{package}_{version.Replace(':', '%')}");
+        if (CachedTarball(dir) is { } cached)
+            return cached;
+
+        Directory.CreateDirectory(Path.GetDirectoryName(dir)!);
+        var work = dir + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        if (Directory.Exists(work))
+            Directory.Delete(work, recursive: true);
+        Directory.CreateDirectory(work);
+        try
+        {
+            progress?.Invoke($"downloading {package} {version}");
+            KernelTarget.RunTool("apt-get", ["download", $"{package}={version}"], work);
+            var deb = Directory.GetFiles(work, "*.deb").SingleOrDefault()
+                ?? throw new LivegraftException(ExitCode.HostFailure, KernelErrors.DownloadFailed, $"apt-get download {package}={version} produced no .deb");
+            progress?.Invoke($"extracting {Path.GetFileName(deb)}");
+            var root = Path.Combine(work, "root");
+            KernelTarget.RunTool("dpkg-deb", ["-x", deb, root], work);
+            var tarball = Directory.Exists(Path.Combine(root, "usr", "src")) ? Directory.GetFiles(Path.Combine(root, "usr", "src"), "*.tar.*").SingleOrDefault() : null;
+            if (tarball is null)
+                throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.SourceOverrideInvalid,
+                    $"{Path.GetFileName(deb)} holds no single /usr/src/*.tar.* source tarball", spec);
+            var final = Path.Combine(work, "final");
+            Directory.CreateDirectory(final);
+            File.Move(tarball, Path.Combine(final, Path.GetFileName(tarball)));
+            if (Directory.Exists(dir))
+                Directory.Delete(dir, recursive: true);
+            Directory.Move(final, dir);
+        }
+        finally
+        {
+            if (Directory.Exists(work))
+                Directory.Delete(work, recursive: true);
+        }
+        return CachedTarball(dir)!;
+    }
+
+    private static string? CachedTarball(string dir) =>
+        Directory.Exists(dir) ? Directory.GetFiles(dir, "*.tar.*").SingleOrDefault() : null;
+}

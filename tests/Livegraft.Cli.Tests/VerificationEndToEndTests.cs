@@ -1,0 +1,90 @@
+using System.Text.Json;
+using Livegraft.Kernel;
+using Livegraft.Kernel.Build;
+using Livegraft.Vm;
+
+namespace Livegraft.Cli.Tests;
+
+/// <summary>
+/// Run-pre verification end to end (docs/verify.md): a patch built from code that is not the
+/// target's — the right source compiled with another flag, or an older release's source with the
+/// target's config and headers — is refused at build time against the real image, and, built with
+/// verification skipped, refused at load time inside a VM of the target: <c>livegraft load</c>
+/// fails, the patch is never enabled, no module stays loaded, and the kernel behaves as before.
+/// </summary>
+public class VerificationEndToEndTests
+{
+    /// <summary>An extra KCFLAGS flag changes cmdline_proc_show's prologue (a frame pointer the
+    /// ORC-unwinder kernel does not have), with the same release string.</summary>
+    [Fact]
+    public void Patch_compiled_with_another_flag_is_refused_at_build_and_at_load()
+    {
+        var c = PatchCase.All().Single(p => p.Patch == "01-cmdline-string.patch");
+        RefusedAtBuildAndLoad(c, KernelTarget.Reference, "-fno-omit-frame-pointer", "cmdline_proc_show");
+    }
+
+    /// <summary>do_task_stat differs between Debian's 6.1.176-1 and 6.1.192-2 sources; the same
+    /// patch applies to both, and only the release the kernel was built from may be patched.</summary>
+    [Fact]
+    public void Patch_built_from_an_older_release_source_is_refused_at_build_and_at_load()
+    {
+        var c = PatchCase.All().Single(p => p.Patch == "stat-field.patch");
+        var older = new KernelTarget(KernelTarget.ReferenceRelease) { SourceOverride = SourceSpec.Resolve("linux-source-6.1=6.1.176-1") };
+        RefusedAtBuildAndLoad(c, older, null, "do_task_stat");
+    }
+
+    private static void RefusedAtBuildAndLoad(PatchCase c, KernelTarget target, string? kcflags, string function)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var dir = Directory.CreateTempSubdirectory("livegraft-verify-e2e-").FullName;
+        try
+        {
+            var output = Path.Combine(dir, "patch.ko");
+            var request = new BuildRequest(c.PatchPath, target) { OutputPath = output, ExtraCflags = kcflags };
+            var e = Assert.Throws<LivegraftException>(() => PatchBuilder.Build(request, cancellationToken: ct));
+            var mismatch = Assert.Single(e.Diagnostics, d => d.Id == "LG0350");
+            Assert.Contains($"'{function}'", mismatch.Message, StringComparison.Ordinal);
+            Assert.Empty(Directory.GetFileSystemEntries(dir));
+
+            var report = PatchBuilder.Build(request with { SkipVerification = true }, cancellationToken: ct);
+            Assert.Null(report.Verification);
+            Assert.True(report.VerifiedAtLoad > 0);
+
+            var options = new VmOptions(KernelTarget.Reference) { LivegraftBinary = NativeLivegraft(), CommandTimeout = TimeSpan.FromSeconds(120) };
+            options.Files.Add(new GuestFile(report.ModulePath, "/root/patch.ko"));
+            using var vm = VmSession.Start(options);
+            Assert.NotEqual(0, vm.Run(c.Check).ExitCode);
+
+            var load = vm.Run("livegraft load /root/patch.ko --json 2>/dev/null");
+            Assert.NotEqual(0, load.ExitCode);
+            using (var doc = JsonDocument.Parse(load.Output))
+                Assert.False(doc.RootElement.GetProperty("ok").GetBoolean());
+            Assert.Equal("", vm.RunChecked("ls /sys/kernel/livepatch").Trim());
+            Assert.DoesNotContain(report.ModuleName, vm.RunChecked("cat /proc/modules"), StringComparison.Ordinal);
+            Assert.NotEqual(0, vm.Run(c.Check).ExitCode);
+            var dmesg = vm.RunChecked("dmesg");
+            Assert.Contains($"vmlinux: {function},0+0x", dmesg, StringComparison.Ordinal);
+            Assert.Contains("refusing to patch", dmesg, StringComparison.Ordinal);
+            Assert.DoesNotContain("BUG:", dmesg, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>The NativeAOT binary <c>make test</c> publishes (or <c>$LIVEGRAFT_BIN</c>).</summary>
+    private static string NativeLivegraft()
+    {
+        var bin = Environment.GetEnvironmentVariable("LIVEGRAFT_BIN");
+        if (!string.IsNullOrEmpty(bin))
+            return bin;
+        for (var d = AppContext.BaseDirectory; d is not null; d = Path.GetDirectoryName(d))
+        {
+            var candidate = Path.Combine(d, "artifacts", "livegraft", "livegraft");
+            if (File.Exists(candidate))
+                return candidate;
+        }
+        throw new InvalidOperationException("no NativeAOT livegraft under artifacts/ (run make publish or set LIVEGRAFT_BIN)");
+    }
+}
