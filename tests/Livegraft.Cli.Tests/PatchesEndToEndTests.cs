@@ -31,18 +31,17 @@ public class PatchesEndToEndTests
     [MemberData(nameof(BuildOnly))]
     public void PatchBuildsWithTheExpectedChanges(string patch)
     {
-        var c = Case(patch);
-        var dir = Directory.CreateTempSubdirectory("livegraft-e2e-").FullName;
-        try
-        {
-            var report = PatchBuilder.Build(new BuildRequest(c.PatchPath, KernelTarget.Reference) { OutputPath = Path.Combine(dir, "patch.ko") }, cancellationToken: TestContext.Current.CancellationToken);
-            Assert.True(File.Exists(report.ModulePath));
-            AssertChanged(c, report);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        using var dir = new TempDirectory();
+        Build(Case(patch), dir);
+    }
+
+    /// <summary>Builds the case's patch into <paramref name="dir"/> and checks the changed functions.</summary>
+    private static BuildReport Build(PatchCase c, TempDirectory dir)
+    {
+        var report = PatchBuilder.Build(new BuildRequest(c.PatchPath, KernelTarget.Reference) { OutputPath = dir.File("patch.ko") }, cancellationToken: TestContext.Current.CancellationToken);
+        Assert.True(File.Exists(report.ModulePath));
+        AssertChanged(c, report);
+        return report;
     }
 
     private static PatchCase Case(string patch) => PatchCase.All().Single(c => c.Patch == patch);
@@ -54,46 +53,37 @@ public class PatchesEndToEndTests
     public void PatchChangesTheRunningKernelAndReverts(string patch)
     {
         var c = Case(patch);
-        var dir = Directory.CreateTempSubdirectory("livegraft-e2e-").FullName;
-        try
+        using var dir = new TempDirectory();
+        var report = Build(c, dir);
+        var name = report.ModuleName;
+        var options = new VmOptions(KernelTarget.Reference) { CommandTimeout = TimeSpan.FromSeconds(120) };
+        options.Files.Add(new GuestFile(report.ModulePath, "/root/patch.ko"));
+        if (c.Module is not null)
+            options.Modules.Add(c.Module);
+        using var vm = VmSession.Start(options);
+        vm.RunChecked(GuestHelpers.Replace("\r", "", StringComparison.Ordinal) + "\ntype lp_load >/dev/null");
+        var scenarios = c.Module is null ? new[] { "" } : new[] { "module-first", "patch-first" };
+        foreach (var scenario in scenarios)
         {
-            var report = PatchBuilder.Build(new BuildRequest(c.PatchPath, KernelTarget.Reference) { OutputPath = Path.Combine(dir, "patch.ko") }, cancellationToken: TestContext.Current.CancellationToken);
-            Assert.True(File.Exists(report.ModulePath));
-            AssertChanged(c, report);
-            var name = report.ModuleName;
-            var options = new VmOptions(KernelTarget.Reference) { CommandTimeout = TimeSpan.FromSeconds(120) };
-            options.Files.Add(new GuestFile(report.ModulePath, "/root/patch.ko"));
-            if (c.Module is not null)
-                options.Modules.Add(c.Module);
-            using var vm = VmSession.Start(options);
-            vm.RunChecked(GuestHelpers.Replace("\r", "", StringComparison.Ordinal) + "\ntype lp_load >/dev/null");
-            var scenarios = c.Module is null ? new[] { "" } : new[] { "module-first", "patch-first" };
-            foreach (var scenario in scenarios)
-            {
-                if (scenario == "module-first")
-                    vm.RunChecked($"modprobe {c.Module}");
-                AssertCheck(vm, c, expected: false, $"before loading{Label(scenario)}");
-                var load = vm.Run($"{GuestHelpers}\nlp_load /root/patch.ko {name}");
-                Assert.True(load.ExitCode == 0, $"loading {patch} failed: {load.Output}\n{vm.Run("dmesg | tail -30").Output}");
-                if (scenario == "patch-first")
-                    vm.RunChecked($"modprobe {c.Module}");
-                AssertCheck(vm, c, expected: true, $"while loaded{Label(scenario)}");
-                vm.RunChecked($"{GuestHelpers}\nlp_unload {name}");
-                AssertCheck(vm, c, expected: false, $"after unloading{Label(scenario)}");
-                if (scenario == "module-first")
-                    vm.RunChecked($"umount /proc/sys/fs/binfmt_misc 2>/dev/null; rmmod {c.Module}");
-            }
-            var dmesg = vm.Run("dmesg").Output;
-            Assert.DoesNotContain("BUG:", dmesg, StringComparison.Ordinal);
-            Assert.DoesNotContain("Oops", dmesg, StringComparison.Ordinal);
-            if (patch.Contains("callbacks", StringComparison.Ordinal))
-                foreach (var kind in new[] { "pre_patch", "post_patch", "pre_unpatch", "post_unpatch" })
-                    Assert.Contains($"livegraft-test: {kind} callback", dmesg, StringComparison.Ordinal);
+            if (scenario == "module-first")
+                vm.RunChecked($"modprobe {c.Module}");
+            AssertCheck(vm, c, expected: false, $"before loading{Label(scenario)}");
+            var load = vm.Run($"{GuestHelpers}\nlp_load /root/patch.ko {name}");
+            Assert.True(load.ExitCode == 0, $"loading {patch} failed: {load.Output}\n{vm.Run("dmesg | tail -30").Output}");
+            if (scenario == "patch-first")
+                vm.RunChecked($"modprobe {c.Module}");
+            AssertCheck(vm, c, expected: true, $"while loaded{Label(scenario)}");
+            vm.RunChecked($"{GuestHelpers}\nlp_unload {name}");
+            AssertCheck(vm, c, expected: false, $"after unloading{Label(scenario)}");
+            if (scenario == "module-first")
+                vm.RunChecked($"umount /proc/sys/fs/binfmt_misc 2>/dev/null; rmmod {c.Module}");
         }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        var dmesg = vm.Run("dmesg").Output;
+        Assert.DoesNotContain("BUG:", dmesg, StringComparison.Ordinal);
+        Assert.DoesNotContain("Oops", dmesg, StringComparison.Ordinal);
+        if (patch.Contains("callbacks", StringComparison.Ordinal))
+            foreach (var kind in new[] { "pre_patch", "post_patch", "pre_unpatch", "post_unpatch" })
+                Assert.Contains($"livegraft-test: {kind} callback", dmesg, StringComparison.Ordinal);
     }
 
     private static string Label(string scenario) => scenario.Length == 0 ? "" : $" ({scenario})";
@@ -109,18 +99,9 @@ public class PatchesEndToEndTests
     public void UnsafePatchIsRefusedWithItsReason(string patch)
     {
         var c = Case(patch);
-        var dir = Directory.CreateTempSubdirectory("livegraft-e2e-").FullName;
-        try
-        {
-            var output = Path.Combine(dir, "patch.ko");
-            var e = Assert.Throws<LivegraftException>(() => PatchBuilder.Build(new BuildRequest(c.PatchPath, KernelTarget.Reference) { OutputPath = output }, cancellationToken: TestContext.Current.CancellationToken));
-            Assert.Contains(e.Diagnostics, d => d.Id == (c.Expectation == "nochange" ? "LG0343" : c.RefusalId));
-            Assert.False(File.Exists(output));
-            Assert.Empty(Directory.GetFiles(dir));
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        using var dir = new TempDirectory();
+        var e = Assert.Throws<LivegraftException>(() => PatchBuilder.Build(new BuildRequest(c.PatchPath, KernelTarget.Reference) { OutputPath = dir.File("patch.ko") }, cancellationToken: TestContext.Current.CancellationToken));
+        Assert.Contains(e.Diagnostics, d => d.Id == (c.Expectation == "nochange" ? "LG0343" : c.RefusalId));
+        Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
     }
 }

@@ -36,41 +36,34 @@ public class VerificationEndToEndTests
     private static void RefusedAtBuildAndLoad(PatchCase c, KernelTarget target, string? kcflags, string function)
     {
         var ct = TestContext.Current.CancellationToken;
-        var dir = Directory.CreateTempSubdirectory("livegraft-verify-e2e-").FullName;
-        try
-        {
-            var output = Path.Combine(dir, "patch.ko");
-            var request = new BuildRequest(c.PatchPath, target) { OutputPath = output, ExtraCflags = kcflags };
-            var e = Assert.Throws<LivegraftException>(() => PatchBuilder.Build(request, cancellationToken: ct));
-            var mismatch = Assert.Single(e.Diagnostics, d => d.Id == "LG0350");
-            Assert.Contains($"'{function}'", mismatch.Message, StringComparison.Ordinal);
-            Assert.Empty(Directory.GetFileSystemEntries(dir));
+        using var dir = new TempDirectory();
+        var output = dir.File("patch.ko");
+        var request = new BuildRequest(c.PatchPath, target) { OutputPath = output, ExtraCflags = kcflags };
+        var e = Assert.Throws<LivegraftException>(() => PatchBuilder.Build(request, cancellationToken: ct));
+        var mismatch = Assert.Single(e.Diagnostics, d => d.Id == "LG0350");
+        Assert.Contains($"'{function}'", mismatch.Message, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
 
-            var report = PatchBuilder.Build(request with { SkipVerification = true }, cancellationToken: ct);
-            Assert.Null(report.Verification);
-            Assert.True(report.VerifiedAtLoad > 0);
+        var report = PatchBuilder.Build(request with { SkipVerification = true }, cancellationToken: ct);
+        Assert.Null(report.Verification);
+        Assert.True(report.VerifiedAtLoad > 0);
 
-            var options = new VmOptions(KernelTarget.Reference) { LivegraftBinary = NativeLivegraft(), CommandTimeout = TimeSpan.FromSeconds(120) };
-            options.Files.Add(new GuestFile(report.ModulePath, "/root/patch.ko"));
-            using var vm = VmSession.Start(options);
-            Assert.NotEqual(0, vm.Run(c.Check).ExitCode);
+        var options = new VmOptions(KernelTarget.Reference) { LivegraftBinary = NativeLivegraft(), CommandTimeout = TimeSpan.FromSeconds(120) };
+        options.Files.Add(new GuestFile(report.ModulePath, "/root/patch.ko"));
+        using var vm = VmSession.Start(options);
+        Assert.NotEqual(0, vm.Run(c.Check).ExitCode);
 
-            var load = vm.Run("livegraft load /root/patch.ko --json 2>/dev/null");
-            Assert.NotEqual(0, load.ExitCode);
-            using (var doc = JsonDocument.Parse(load.Output))
-                Assert.False(doc.RootElement.GetProperty("ok").GetBoolean());
-            Assert.Equal("", vm.RunChecked("ls /sys/kernel/livepatch").Trim());
-            Assert.DoesNotContain(report.ModuleName, vm.RunChecked("cat /proc/modules"), StringComparison.Ordinal);
-            Assert.NotEqual(0, vm.Run(c.Check).ExitCode);
-            var dmesg = vm.RunChecked("dmesg");
-            Assert.Contains($"vmlinux: {function},0+0x", dmesg, StringComparison.Ordinal);
-            Assert.Contains("refusing to patch", dmesg, StringComparison.Ordinal);
-            Assert.DoesNotContain("BUG:", dmesg, StringComparison.Ordinal);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        var load = vm.Run("livegraft load /root/patch.ko --json 2>/dev/null");
+        Assert.NotEqual(0, load.ExitCode);
+        using (var doc = JsonDocument.Parse(load.Output))
+            Assert.False(doc.RootElement.GetProperty("ok").GetBoolean());
+        Assert.Equal("", vm.RunChecked("ls /sys/kernel/livepatch").Trim());
+        Assert.DoesNotContain(report.ModuleName, vm.RunChecked("cat /proc/modules"), StringComparison.Ordinal);
+        Assert.NotEqual(0, vm.Run(c.Check).ExitCode);
+        var dmesg = vm.RunChecked("dmesg");
+        Assert.Contains($"vmlinux: {function},0+0x", dmesg, StringComparison.Ordinal);
+        Assert.Contains("refusing to patch", dmesg, StringComparison.Ordinal);
+        Assert.DoesNotContain("BUG:", dmesg, StringComparison.Ordinal);
     }
 
     /// <summary>The NativeAOT binary <c>make test</c> publishes (or <c>$LIVEGRAFT_BIN</c>).</summary>
