@@ -57,27 +57,13 @@ internal static class Cli
                     w.WriteNumber("exitCode", (int)e.ExitCode);
                     w.WriteStartArray("diagnostics");
                     foreach (var d in e.Diagnostics)
-                        WriteDiagnostic(w, d);
+                        d.WriteJson(w);
                     w.WriteEndArray();
                     w.WriteEndObject();
                 });
             }
             return (int)e.ExitCode;
         }
-    }
-
-    /// <summary>Writes one diagnostic as a JSON object.</summary>
-    public static void WriteDiagnostic(Utf8JsonWriter w, Diagnostic d)
-    {
-        w.WriteStartObject();
-        w.WriteString("id", d.Id);
-        w.WriteString("severity", d.Severity.ToString().ToLowerInvariant());
-        w.WriteString("message", d.Message);
-        if (d.File is not null)
-            w.WriteString("file", d.File);
-        if (d.Location is not null)
-            w.WriteString("location", d.Location);
-        w.WriteEndObject();
     }
 
     /// <summary>Writes one indented JSON document to stdout (AOT-safe: no reflection).</summary>

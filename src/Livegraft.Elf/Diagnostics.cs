@@ -45,6 +45,21 @@ public sealed record Diagnostic(string Id, Severity Severity, string Message, st
         var sev = Severity switch { Severity.Error => "error", Severity.Warning => "warning", _ => "note" };
         return $"{where}{sev} {Id}: {Message}";
     }
+
+    /// <summary>Writes the diagnostic as one JSON object (<c>id</c>, <c>severity</c>, <c>message</c>,
+    /// and <c>file</c>, <c>location</c> when known): the shape every <c>--json</c> document uses.</summary>
+    public void WriteJson(System.Text.Json.Utf8JsonWriter w)
+    {
+        w.WriteStartObject();
+        w.WriteString("id", Id);
+        w.WriteString("severity", Severity.ToString().ToLowerInvariant());
+        w.WriteString("message", Message);
+        if (File is not null)
+            w.WriteString("file", File);
+        if (Location is not null)
+            w.WriteString("location", Location);
+        w.WriteEndObject();
+    }
 }
 
 /// <summary>The one exception type Livegraft libraries throw for expected failures.</summary>

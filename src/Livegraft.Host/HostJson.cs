@@ -260,17 +260,7 @@ public static class HostJson
     {
         w.WriteStartArray("diagnostics");
         foreach (var d in diagnostics)
-        {
-            w.WriteStartObject();
-            w.WriteString("id", d.Id);
-            w.WriteString("severity", d.Severity.ToString().ToLowerInvariant());
-            w.WriteString("message", d.Message);
-            if (d.File is not null)
-                w.WriteString("file", d.File);
-            if (d.Location is not null)
-                w.WriteString("location", d.Location);
-            w.WriteEndObject();
-        }
+            d.WriteJson(w);
         w.WriteEndArray();
     }
 

@@ -116,11 +116,11 @@ internal static class DiffCommand
         w.WriteEndArray();
         w.WriteStartArray("refusals");
         foreach (var d in r.Refusals)
-            Cli.WriteDiagnostic(w, d);
+            d.WriteJson(w);
         w.WriteEndArray();
         w.WriteStartArray("notes");
         foreach (var d in r.Notes)
-            Cli.WriteDiagnostic(w, d);
+            d.WriteJson(w);
         w.WriteEndArray();
         if (outPath is not null && code == ExitCode.Success)
             w.WriteString("output", outPath);
