@@ -90,6 +90,7 @@ public static class HostJson
             w.WriteString("transitionPatch", s.TransitionPatch);
         WritePatches(w, s.Patches);
         WriteBlockers(w, s.Blockers);
+        WriteDiagnostics(w, s.Diagnostics);
         w.WriteEndObject();
     }
 

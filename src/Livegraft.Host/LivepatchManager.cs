@@ -78,7 +78,9 @@ public sealed class LivepatchManager
             progress?.Invoke(w.ToString());
         if (!_sysfs.Supported)
             throw new LivegraftException(ExitCode.HostFailure, "LG0505", $"the kernel has no live patching support ({_paths.LivepatchRoot} is missing)");
-        RequireRoot("load a patch", path);
+        // Verify only reads, so any user can ask whether a module would load here; this is the first
+        // check that guards a change (docs/host.md, "Non-root callers").
+        RequireRoot("load a patch", "finit_module(2) needs CAP_SYS_MODULE", path);
         var name = ko.Name;
         if (_sysfs.Find(name) is not null || Directory.Exists(_paths.ModuleDirectory(name)))
             throw new LivegraftException(ExitCode.InvalidInput, "LG0507", $"a module named {name} is already loaded", path);
@@ -142,7 +144,7 @@ public sealed class LivepatchManager
     /// unpatching transition is reversed at the timeout (the patch stays in force) and reported.</summary>
     public UnloadResult Unload(string name, TransitionOptions options)
     {
-        RequireRoot("unload a patch", null);
+        RequireRoot("unload a patch", "disabling it writes /sys/kernel/livepatch and delete_module(2) needs CAP_SYS_MODULE", null);
         var progress = options.Progress;
         var clock = Stopwatch.StartNew();
         var patch = _sysfs.Find(name)
@@ -185,7 +187,7 @@ public sealed class LivepatchManager
     /// <summary>Unloads every livepatch module, newest first (reverse stack order); stops at the first failure.</summary>
     public IReadOnlyList<UnloadResult> UnloadAll(TransitionOptions options)
     {
-        RequireRoot("unload patches", null);
+        RequireRoot("unload patches", "disabling them writes /sys/kernel/livepatch and delete_module(2) needs CAP_SYS_MODULE", null);
         var results = new List<UnloadResult>();
         foreach (var patch in _sysfs.Patches().Reverse())
         {
@@ -222,7 +224,16 @@ public sealed class LivepatchManager
             blockers = _tasks.Blockers(transition.Enabled ? 1 : 0, transition.FunctionNames, transition.Name);
             verdict = blockers.Any(b => b.Function is not null) ? PatchVerdict.Stalled : PatchVerdict.InTransition;
         }
-        return new HostStatus(kernel, effective, patches, transition?.Name, blockers, verdict, _sysfs.Supported);
+        IReadOnlyList<Diagnostic> notes = [];
+        if (transition is not null && !IsRoot)
+        {
+            // proc_pid_patch_state is mode 0400 and proc_pid_stack also needs CAP_SYS_ADMIN (fs/proc/base.c),
+            // so only root sees every task; a stall may then show as in-transition.
+            notes = [new Diagnostic("LG0506", Severity.Note,
+                "not root: the patch state and kernel stack of other users' tasks are unreadable, so the tasks not yet switched " +
+                "may be missing and a stalled transition shows as in-transition; run status as root to see them")];
+        }
+        return new HostStatus(kernel, effective, patches, transition?.Name, blockers, verdict, _sysfs.Supported) { Diagnostics = notes };
     }
 
     private readonly record struct FollowResult(bool Completed, bool Signalled, IReadOnlyList<BlockingTask> Blockers);
@@ -369,9 +380,11 @@ public sealed class LivepatchManager
         }
     }
 
-    internal static void RequireRoot(string what, string? file)
+    /// <summary>Refuses with LG0506 (exit 3) unless the caller is root; <paramref name="why"/> names what needs it.
+    /// Mutating verbs call this before they write anything.</summary>
+    internal static void RequireRoot(string what, string why, string? file)
     {
         if (!IsRoot)
-            throw new LivegraftException(ExitCode.HostFailure, "LG0506", $"must be root to {what} (finit_module and sysfs need CAP_SYS_MODULE)", file);
+            throw new LivegraftException(ExitCode.HostFailure, "LG0506", $"must be root to {what}: {why}; run it as root (e.g. with sudo)", file);
     }
 }

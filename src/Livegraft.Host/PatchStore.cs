@@ -82,7 +82,7 @@ public sealed class PatchStore
             ?? throw new LivegraftException(ExitCode.VerificationFailed, "LG0503", "module has no vermagic; cannot tell which kernel it is for", modulePath);
         if (release.Contains('/', StringComparison.Ordinal) || release is "." or "..")
             throw new LivegraftException(ExitCode.InvalidInput, "LG0503", $"bad kernel release '{release}' in vermagic", modulePath);
-        CheckRoot("install a patch", modulePath);
+        CheckRoot("install a patch", StoreOwner, modulePath);
         var dir = Path.Combine(_paths.State, release);
         Directory.CreateDirectory(dir);
         var existing = List(release);
@@ -104,7 +104,7 @@ public sealed class PatchStore
     /// removes the boot unit when nothing is left. Does not unload a running patch.</summary>
     public IReadOnlyList<InstalledPatch> Uninstall(string name, string? release = null)
     {
-        CheckRoot("uninstall a patch", null);
+        CheckRoot("uninstall a patch", StoreOwner, null);
         var removed = (release is null ? List() : List(release)).Where(p => p.Name == name).ToList();
         if (removed.Count == 0)
             throw new LivegraftException(ExitCode.InvalidInput, "LG0532",
@@ -135,6 +135,8 @@ public sealed class PatchStore
     /// </summary>
     public IReadOnlyList<BootLoadResult> LoadInstalled(LivepatchManager manager, TransitionOptions options)
     {
+        // Up front, so a non-root caller is refused even when nothing is installed (each load would refuse anyway).
+        CheckRoot("load installed patches", "finit_module(2) needs CAP_SYS_MODULE", null);
         var kernel = RunningKernel.Read(_paths);
         if (kernel.HasParameter("livegraft.enable=0"))
         {
@@ -268,10 +270,12 @@ public sealed class PatchStore
         }
     }
 
-    private void CheckRoot(string what, string? file)
+    private string StoreOwner => $"{_paths.State} and {_paths.SystemdUnits} belong to root";
+
+    private void CheckRoot(string what, string why, string? file)
     {
         if (RequireRoot)
-            LivepatchManager.RequireRoot(what, file);
+            LivepatchManager.RequireRoot(what, why, file);
     }
 
     private static string DefaultExecutable()

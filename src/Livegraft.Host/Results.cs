@@ -80,4 +80,8 @@ public enum PatchVerdict
 /// <param name="Verdict">The summary.</param>
 /// <param name="LivepatchSupported">True when <c>/sys/kernel/livepatch</c> exists.</param>
 public sealed record HostStatus(RunningKernel Kernel, string EffectiveVersion, IReadOnlyList<LoadedPatch> Patches, string? TransitionPatch,
-    IReadOnlyList<BlockingTask> Blockers, PatchVerdict Verdict, bool LivepatchSupported);
+    IReadOnlyList<BlockingTask> Blockers, PatchVerdict Verdict, bool LivepatchSupported)
+{
+    /// <summary>Notes on what could not be seen (a non-root caller during a transition).</summary>
+    public IReadOnlyList<Diagnostic> Diagnostics { get; init; } = [];
+}

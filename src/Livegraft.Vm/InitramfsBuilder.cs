@@ -101,6 +101,30 @@ public sealed class InitramfsBuilder
         return this;
     }
 
+    /// <summary>
+    /// Adds an account to <c>/etc/passwd</c> (and its primary group to <c>/etc/group</c> unless that gid is
+    /// there), so a guest command can run unprivileged with busybox <c>su -s /bin/sh -c CMD NAME</c>
+    /// (busybox <c>setpriv</c> cannot change uids). No password: only root can switch to it.
+    /// </summary>
+    public InitramfsBuilder AddUser(string name, int uid, int gid, string home = "/tmp", string shell = "/bin/sh")
+    {
+        if (name.Length == 0 || name.Any(c => c is ':' or '\n' or '/' || char.IsWhiteSpace(c)) || uid < 0 || gid < 0 ||
+            home.Contains(':', StringComparison.Ordinal) || shell.Contains(':', StringComparison.Ordinal))
+            throw new LivegraftException(ExitCode.InvalidInput, "LG0710", $"bad user entry '{name}' ({uid}:{gid})");
+        var passwd = TextOf("/etc/passwd");
+        if (passwd.Split('\n').Any(l => l.StartsWith(name + ":", StringComparison.Ordinal)))
+            throw new LivegraftException(ExitCode.InvalidInput, "LG0710", $"user '{name}' is already in /etc/passwd");
+        AddText("/etc/passwd", passwd + $"{name}:x:{uid}:{gid}:{name}:{home}:{shell}\n");
+        var group = TextOf("/etc/group");
+        if (!group.Split('\n').Any(l => l.Split(':') is [_, _, var g, ..] && g == gid.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+            AddText("/etc/group", group + $"{name}:x:{gid}:\n");
+        return this;
+    }
+
+    /// <summary>The text of an in-memory entry, or "" when there is none.</summary>
+    private string TextOf(string guestPath) =>
+        _entries.TryGetValue(Key(guestPath), out var e) && e.Content is not null ? Encoding.UTF8.GetString(e.Content) : "";
+
     /// <summary>Adds a shell script that <c>/init</c> sources, in name order, before serving commands.</summary>
     public InitramfsBuilder AddInitHook(string name, string script) =>
         AddText($"{GuestScripts.InitHooksDirectory}/{name}.sh", script, 0x1ED);

@@ -12,6 +12,9 @@ namespace Livegraft.Host.Tests;
 /// </summary>
 public sealed class HostVm : IDisposable
 {
+    /// <summary>An unprivileged account in the guest (uid and gid 1000) for the non-root tests.</summary>
+    public const string User = "lgop";
+
     private readonly VmSession? _vm;
 
     public HostVm()
@@ -28,7 +31,12 @@ public sealed class HostVm : IDisposable
         try
         {
             KernelTarget.Reference.EnsureImage();
-            var options = new VmOptions(KernelTarget.Reference) { LivegraftBinary = bin, CommandTimeout = TimeSpan.FromSeconds(180) };
+            var options = new VmOptions(KernelTarget.Reference)
+            {
+                LivegraftBinary = bin,
+                CommandTimeout = TimeSpan.FromSeconds(180),
+                ConfigureInitramfs = b => b.AddUser(User, 1000, 1000),
+            };
             foreach (var ko in Directory.GetFiles(Modules.Directory, "*.ko"))
                 options.Files.Add(new GuestFile(ko, "/root/patches/" + Path.GetFileName(ko), 0x1A4));
             _vm = VmSession.Start(options);

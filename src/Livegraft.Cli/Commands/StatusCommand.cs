@@ -18,6 +18,8 @@ internal static class StatusCommand
             return Cli.Guard(asJson, () =>
             {
                 var s = new LivepatchManager().Status();
+                foreach (var d in s.Diagnostics)
+                    Console.Error.WriteLine(d.ToString());
                 if (asJson)
                 {
                     Cli.WriteJson(w => HostJson.Write(w, s));
