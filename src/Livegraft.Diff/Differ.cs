@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using Livegraft.Elf;
 using static Livegraft.Elf.ElfNative;
 
@@ -134,19 +135,33 @@ internal sealed class DiffRun
             _kinds[f] = same ? ChangeKind.Same : ChangeKind.Changed;
         }
         // A changed .cold part changes its parent; the parent always carries its cold parts along.
+        // Both directions go through one name index, built once (a unit can have thousands of functions).
+        var byName = new Dictionary<string, ElfSymbol>(StringComparer.Ordinal);
+        var coldParts = new Dictionary<string, List<ElfSymbol>>(StringComparer.Ordinal);
+        foreach (var f in Patched.Functions)
+        {
+            if (IsCold(f))
+            {
+                ref var parts = ref CollectionsMarshal.GetValueRefOrAddDefault(coldParts, ColdParent(f.Name), out _);
+                (parts ??= []).Add(f);
+            }
+            else if (_kinds.ContainsKey(f))
+            {
+                byName.TryAdd(f.Name, f); // the first one, as a search in function order would find
+            }
+        }
         foreach (var f in Patched.Functions)
         {
             if (!IsCold(f) || _kinds.GetValueOrDefault(f) == ChangeKind.Same)
                 continue;
-            var parent = Patched.Functions.FirstOrDefault(p => p.Name == ColdParent(f.Name) && _kinds.ContainsKey(p));
-            if (parent is not null && _kinds[parent] == ChangeKind.Same)
+            if (byName.TryGetValue(ColdParent(f.Name), out var parent) && _kinds[parent] == ChangeKind.Same)
                 _kinds[parent] = ChangeKind.Changed;
         }
         foreach (var f in Patched.Functions)
         {
-            if (IsCold(f) || _kinds.GetValueOrDefault(f) == ChangeKind.Same)
+            if (IsCold(f) || _kinds.GetValueOrDefault(f) == ChangeKind.Same || !coldParts.TryGetValue(f.Name, out var parts))
                 continue;
-            foreach (var c in Patched.Functions.Where(c => IsCold(c) && ColdParent(c.Name) == f.Name))
+            foreach (var c in parts)
                 if (_kinds.GetValueOrDefault(c) == ChangeKind.Same)
                     _kinds[c] = ChangeKind.Changed; // a fresh copy, so its jumps back land in the new parent
         }

@@ -32,11 +32,14 @@ internal static class SymbolsCommand
                 var path = parse.GetValue(input)!;
                 var table = SymbolTable.Open(path, parse.GetValue(module));
                 var only = parse.GetValue(name);
-                var indices = only is null ? Enumerable.Range(0, table.Count).ToArray() : table.IndicesOf(only).ToArray();
+                var indices = only is null ? [] : table.IndicesOf(only).ToArray();
+                // All of them: one pass over the source (a dump is read back in one stream, not per symbol).
+                var symbols = only is null ? table.Symbols.ToArray() : Array.ConvertAll(indices, i => table.Symbols[i]);
+                var positions = only is null ? (asJson ? table.SymPositions() : []) : Array.ConvertAll(indices, table.SymPos);
                 if (asJson)
-                    WriteJson(path, table, indices);
+                    WriteJson(path, table, symbols, positions);
                 else
-                    WriteText(table, indices, only is not null);
+                    WriteText(symbols, positions);
                 if (only is not null && indices.Length == 0)
                 {
                     Console.Error.WriteLine($"livegraft: no symbol named '{only}' in {table.ObjectName}");
@@ -48,30 +51,30 @@ internal static class SymbolsCommand
         return command;
     }
 
-    private static void WriteText(SymbolTable table, int[] indices, bool withSympos)
+    private static void WriteText(KernelSymbol[] symbols, int[] positions)
     {
-        var text = new StringBuilder(indices.Length * 48);
-        foreach (var i in indices)
+        var text = new StringBuilder(symbols.Length * 48);
+        for (var k = 0; k < symbols.Length; k++)
         {
-            text.Append(table.Symbols[i].ToString());
-            if (withSympos)
-                text.Append(CultureInfo.InvariantCulture, $"\tsympos={table.SymPos(i)}");
+            text.Append(symbols[k].ToString());
+            if (positions.Length > 0)
+                text.Append(CultureInfo.InvariantCulture, $"\tsympos={positions[k]}");
             text.Append('\n');
         }
         Console.Out.Write(text.ToString());
     }
 
-    private static void WriteJson(string path, SymbolTable table, int[] indices) => Cli.WriteJson(w =>
+    private static void WriteJson(string path, SymbolTable table, KernelSymbol[] symbols, int[] positions) => Cli.WriteJson(w =>
     {
         w.WriteStartObject();
         w.WriteBoolean("ok", true);
         w.WriteString("file", path);
         w.WriteString("object", table.ObjectName);
-        w.WriteNumber("count", indices.Length);
+        w.WriteNumber("count", symbols.Length);
         w.WriteStartArray("symbols");
-        foreach (var i in indices)
+        for (var k = 0; k < symbols.Length; k++)
         {
-            var s = table.Symbols[i];
+            var s = symbols[k];
             w.WriteStartObject();
             // Hex text: 64-bit addresses do not survive JSON numbers in most readers.
             w.WriteString("address", s.Address.ToString("x16", CultureInfo.InvariantCulture));
@@ -83,7 +86,7 @@ internal static class SymbolsCommand
                 w.WriteString("section", s.Section);
             if (s.Size != 0)
                 w.WriteNumber("size", s.Size);
-            w.WriteNumber("sympos", table.SymPos(i));
+            w.WriteNumber("sympos", positions[k]);
             w.WriteEndObject();
         }
         w.WriteEndArray();

@@ -15,6 +15,7 @@ public sealed class ParentSymbols : IParentSymbols
 {
     private readonly SymbolTable _symbols;
     private readonly ModuleSymvers? _exports;
+    private Neighbourhood? _neighbourhood;
 
     /// <summary>Creates the view.</summary>
     public ParentSymbols(SymbolTable symbols, ModuleSymvers? exports)
@@ -32,20 +33,21 @@ public sealed class ParentSymbols : IParentSymbols
     public string ObjectName => _symbols.ObjectName;
 
     /// <inheritdoc/>
-    public bool IsExported(string name) => _exports?.Find(name) is not null;
+    public bool IsExported(string name) => _exports?.IsExported(name) ?? false;
 
     /// <inheritdoc/>
-    public bool Defines(string name) => _symbols.CountOf(name) > 0;
+    public bool Defines(string name) => _symbols.Contains(name);
 
     /// <inheritdoc/>
     public int Sympos(ElfSymbol symbol, ElfFile origObject)
     {
-        var indices = _symbols.IndicesOf(symbol.Name).ToArray();
-        if (indices.Length == 0)
+        var all = _symbols.IndicesOf(symbol.Name).ToArray();
+        if (all.Length == 0)
             throw new LivegraftException(ExitCode.InvalidInput, "LG0109",
                 $"'{symbol.Name}' is not in {ObjectName}'s symbols (inlined or discarded there?)", origObject.FileName);
-        if (indices.Length == 1)
+        if (all.Length == 1)
             return 0;
+        var indices = all;
         if (ContentMatcher is { } matches && symbol.Type == STT_FUNC)
         {
             var byContent = indices.Where(i => matches(symbol, origObject, i)).ToArray();
@@ -54,16 +56,16 @@ public sealed class ParentSymbols : IParentSymbols
             if (byContent.Length > 1)
                 indices = byContent;
         }
-        var neighbours = origObject.SymbolTable!.Symbols
-            .Where(s => s.Section is not null && s.Type is STT_FUNC or STT_OBJECT && s.Name != symbol.Name && !s.Name.Contains('.'))
-            .Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
-        var window = neighbours.Count * 2 + 16;
+        // Score each copy by how many symbols within a window around it carry the name of another
+        // function or object of this unit. The window grows with the unit's size.
+        var neighbourhood = NeighbourhoodOf(origObject);
+        var own = neighbourhood.Names.Contains(symbol.Name);
+        var window = (neighbourhood.Names.Count - (own ? 1 : 0)) * 2 + 16;
         var scores = indices.Select(i =>
         {
-            var score = 0;
-            for (var k = Math.Max(0, i - window); k < Math.Min(_symbols.Count, i + window + 1); k++)
-                if (neighbours.Contains(_symbols.Symbols[k].Name))
-                    score++;
+            var score = CountWithin(neighbourhood.Positions, i - window, i + window);
+            if (own)
+                score -= CountWithin(all, i - window, i + window);
             return (Index: i, Score: score);
         }).OrderByDescending(x => x.Score).ToList();
         if (scores[0].Score == 0 || scores[0].Score == scores[1].Score)
@@ -71,4 +73,37 @@ public sealed class ParentSymbols : IParentSymbols
                 $"'{symbol.Name}' occurs {indices.Length} times in {ObjectName} and its neighbours do not tell which one this object's copy is", origObject.FileName);
         return _symbols.SymPos(scores[0].Index);
     }
+
+    /// <summary>The names of the unit's own functions and objects (without per-build suffixes such as
+    /// <c>.constprop.0</c>) and, sorted, every parent index that carries one of them. One diff asks for
+    /// many symbols of the same object, so the last one is kept.</summary>
+    private Neighbourhood NeighbourhoodOf(ElfFile origObject)
+    {
+        if (_neighbourhood is { } last && ReferenceEquals(last.Object, origObject))
+            return last;
+        var names = origObject.SymbolTable!.Symbols
+            .Where(s => s.Section is not null && s.Type is STT_FUNC or STT_OBJECT && !s.Name.Contains('.'))
+            .Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+        var positions = new List<int>();
+        foreach (var name in names)
+            positions.AddRange(_symbols.IndicesOf(name));
+        var sorted = positions.ToArray();
+        Array.Sort(sorted);
+        return _neighbourhood = new Neighbourhood(origObject, names, sorted);
+    }
+
+    /// <summary>How many of the ascending <paramref name="sorted"/> lie in [<paramref name="low"/>, <paramref name="high"/>].</summary>
+    private static int CountWithin(int[] sorted, int low, int high) => LowerBound(sorted, high + 1) - LowerBound(sorted, low);
+
+    private static int LowerBound(int[] sorted, int value)
+    {
+        var i = Array.BinarySearch(sorted, value);
+        if (i < 0)
+            return ~i;
+        while (i > 0 && sorted[i - 1] == value)
+            i--;
+        return i;
+    }
+
+    private sealed record Neighbourhood(ElfFile Object, HashSet<string> Names, int[] Positions);
 }

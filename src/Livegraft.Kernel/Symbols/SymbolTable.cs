@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace Livegraft.Kernel.Symbols;
 
 /// <summary>Where an address falls: the symbol it is in, the offset into it, and the symbol's size
@@ -23,71 +21,29 @@ public sealed class SymbolTable
     /// <summary>The klp object name of the core kernel.</summary>
     public const string VmlinuxObject = "vmlinux";
 
-    private readonly Dictionary<string, int> _groupOf;
-    private readonly int[][] _groups;
-    private readonly int[] _byAddress;
-    private readonly int[] _positions;
+    private readonly NameIndex _names;
+    private readonly KallsymsFile? _dump;
+    private readonly string? _dumpModule;
+    private ulong[]? _dumpAddresses;
+    private int[]? _byAddress;
 
     /// <summary>Builds a table over symbols already in kallsyms order.</summary>
     public SymbolTable(string objectName, IReadOnlyList<KernelSymbol> symbols)
     {
         ObjectName = objectName;
         Symbols = symbols;
-        // One hashing pass assigns each name a group; the groups then fill without hashing. Position k+1
-        // among n > 1 same-name symbols is the sympos.
-        _groupOf = new Dictionary<string, int>(symbols.Count, StringComparer.Ordinal);
-        var group = new int[symbols.Count];
-        var sizes = new List<int>();
-        for (var i = 0; i < symbols.Count; i++)
-        {
-            ref var g = ref CollectionsMarshal.GetValueRefOrAddDefault(_groupOf, symbols[i].Name, out var exists);
-            if (!exists)
-            {
-                g = sizes.Count;
-                sizes.Add(0);
-            }
-            group[i] = g;
-            sizes[g]++;
-        }
-        _groups = new int[sizes.Count][];
-        for (var g = 0; g < _groups.Length; g++)
-            _groups[g] = new int[sizes[g]];
-        var fill = new int[_groups.Length];
-        _positions = new int[symbols.Count];
-        for (var i = 0; i < symbols.Count; i++)
-        {
-            var members = _groups[group[i]];
-            var k = fill[group[i]]++;
-            members[k] = i;
-            if (members.Length > 1)
-                _positions[i] = k + 1;
-        }
-        // Address order by (section, address), stable. kallsyms for vmlinux is already address-sorted, so
-        // the common case is a check; a .ko's symtab is not, and its addresses only mean something per section.
-        _byAddress = new int[symbols.Count];
-        for (var i = 0; i < _byAddress.Length; i++)
-            _byAddress[i] = i;
-        if (!InAddressOrder(symbols))
-        {
-            Array.Sort(_byAddress, (a, b) =>
-            {
-                var c = string.CompareOrdinal(symbols[a].Section ?? "", symbols[b].Section ?? "");
-                if (c == 0)
-                    c = symbols[a].Address.CompareTo(symbols[b].Address);
-                return c != 0 ? c : a.CompareTo(b);
-            });
-        }
+        _names = NameIndex.Of(symbols.Count, i => symbols[i].Name);
     }
 
-    private static bool InAddressOrder(IReadOnlyList<KernelSymbol> symbols)
+    /// <summary>A table over one object's lines of a dump: names are indexed by offset and hash, and a
+    /// line becomes a <see cref="KernelSymbol"/> only when it is asked for (read back from the dump).</summary>
+    private SymbolTable(string objectName, KallsymsFile dump, string? module)
     {
-        for (var i = 1; i < symbols.Count; i++)
-        {
-            var c = string.CompareOrdinal(symbols[i - 1].Section ?? "", symbols[i].Section ?? "");
-            if (c > 0 || (c == 0 && symbols[i - 1].Address > symbols[i].Address))
-                return false;
-        }
-        return true;
+        ObjectName = objectName;
+        _dump = dump;
+        _dumpModule = module;
+        (_names, var names) = dump.IndexNames(module);
+        Symbols = new DumpSymbols(this, names);
     }
 
     /// <summary>klp object name: <c>vmlinux</c> or the module name.</summary>
@@ -100,7 +56,7 @@ public sealed class SymbolTable
     public IReadOnlyList<KernelSymbol> Symbols { get; }
 
     /// <summary>Number of symbols.</summary>
-    public int Count => Symbols.Count;
+    public int Count => _names.Count;
 
     /// <summary>Reads vmlinux symbols from a bzImage or vmlinux file (kallsyms tables).</summary>
     public static SymbolTable FromImage(string path) => new(VmlinuxObject, KallsymsTables.ReadImage(path).Symbols);
@@ -116,8 +72,8 @@ public sealed class SymbolTable
     /// or <c>vmlinux</c>) or a module.</summary>
     public static SymbolTable FromKallsyms(KallsymsFile dump, string? objectName = null) =>
         objectName is null or VmlinuxObject
-            ? new SymbolTable(VmlinuxObject, dump.Vmlinux)
-            : new SymbolTable(objectName, dump.ForModule(objectName));
+            ? new SymbolTable(VmlinuxObject, dump, null)
+            : new SymbolTable(objectName, dump, objectName);
 
     /// <summary>
     /// Opens any of the inputs <c>livegraft symbols</c> accepts: a <c>.ko</c>, a bzImage or vmlinux
@@ -163,29 +119,39 @@ public sealed class SymbolTable
     }
 
     /// <summary>Every symbol called <paramref name="name"/>, in kallsyms order (empty when none).</summary>
-    public IReadOnlyList<KernelSymbol> Lookup(string name) =>
-        TryGetGroup(name, out var indices) ? Array.ConvertAll(indices, i => Symbols[i]) : [];
+    public IReadOnlyList<KernelSymbol> Lookup(string name) => Array.ConvertAll(_names.EntriesOf(name), i => Symbols[i]);
 
     /// <summary>Indices into <see cref="Symbols"/> of every symbol called <paramref name="name"/>.</summary>
-    public ReadOnlySpan<int> IndicesOf(string name) => TryGetGroup(name, out var indices) ? indices : default;
+    public ReadOnlySpan<int> IndicesOf(string name) => _names.EntriesOf(name);
 
     /// <summary>Number of symbols called <paramref name="name"/>.</summary>
-    public int CountOf(string name) => TryGetGroup(name, out var indices) ? indices.Length : 0;
+    public int CountOf(string name) => _names.EntriesOf(name).Length;
+
+    /// <summary>True when at least one symbol is called <paramref name="name"/>.</summary>
+    public bool Contains(string name) => _names.EntriesOf(name).Length > 0;
+
+    /// <summary>Name of the symbol at <paramref name="index"/>, without decoding the rest of it.</summary>
+    public string NameOf(int index) => _names.NameOf(index);
 
     /// <summary>klp <c>sympos</c> of the symbol at <paramref name="index"/>: 0 when its name is unique
     /// in the object, else its 1-based position among the symbols with that name.</summary>
-    public int SymPos(int index) => _positions[index];
+    public int SymPos(int index) => _names.PositionOf(index);
+
+    /// <summary><see cref="SymPos(int)"/> of every symbol, computed together (for listings).</summary>
+    public int[] SymPositions()
+    {
+        var names = Symbols.Select(s => s.Name).ToArray();
+        return _names.AllPositions(i => names[i]);
+    }
 
     /// <summary>klp <c>sympos</c> of <paramref name="symbol"/>, which must come from this table.</summary>
     public int SymPos(KernelSymbol symbol)
     {
-        if (TryGetGroup(symbol.Name, out var indices))
+        var same = _names.EntriesOf(symbol.Name);
+        for (var k = 0; k < same.Length; k++)
         {
-            for (var k = 0; k < indices.Length; k++)
-            {
-                if (ReferenceEquals(Symbols[indices[k]], symbol))
-                    return indices.Length == 1 ? 0 : k + 1;
-            }
+            if (ReferenceEquals(Symbols[same[k]], symbol))
+                return same.Length == 1 ? 0 : k + 1;
         }
         throw new ArgumentException($"symbol '{symbol.Name}' is not in {ObjectName}'s table", nameof(symbol));
     }
@@ -194,25 +160,21 @@ public sealed class SymbolTable
     /// name, otherwise the <paramref name="sympos"/>-th occurrence. Null when klp would fail.</summary>
     public KernelSymbol? Find(string name, int sympos = 0)
     {
-        if (!TryGetGroup(name, out var indices))
-            return null;
+        var same = _names.EntriesOf(name);
         if (sympos == 0)
-            return indices.Length == 1 ? Symbols[indices[0]] : null;
-        return sympos > 0 && sympos <= indices.Length ? Symbols[indices[sympos - 1]] : null;
+            return same.Length == 1 ? Symbols[same[0]] : null;
+        return sympos > 0 && sympos <= same.Length ? Symbols[same[sympos - 1]] : null;
     }
 
     /// <summary>Symbols whose address is exactly <paramref name="address"/> (within <paramref name="section"/> for a module).</summary>
     public IReadOnlyList<KernelSymbol> AtAddress(ulong address, string? section = null)
     {
-        var k = LowerBound(address, section ?? "");
+        var order = ByAddress;
+        var key = section ?? "";
+        var k = LowerBound(order, address, key);
         var result = new List<KernelSymbol>();
-        for (; k < _byAddress.Length; k++)
-        {
-            var s = Symbols[_byAddress[k]];
-            if ((s.Section ?? "") != (section ?? "") || s.Address != address)
-                break;
-            result.Add(s);
-        }
+        for (; k < order.Length && SectionOf(order[k]) == key && AddressOf(order[k]) == address; k++)
+            result.Add(Symbols[order[k]]);
         return result;
     }
 
@@ -224,55 +186,123 @@ public sealed class SymbolTable
     public bool TryGetContaining(ulong address, out SymbolLocation location, string? section = null)
     {
         location = default;
+        var order = ByAddress;
         var key = section ?? "";
         // First index whose address is above the target; the containing symbol is just before it.
-        var upper = LowerBound(address == ulong.MaxValue ? address : address + 1, key);
+        var upper = LowerBound(order, address == ulong.MaxValue ? address : address + 1, key);
         if (address == ulong.MaxValue)
         {
-            while (upper < _byAddress.Length && SectionOf(upper) == key)
+            while (upper < order.Length && SectionOf(order[upper]) == key)
                 upper++;
         }
         var k = upper - 1;
-        if (k < 0 || SectionOf(k) != key)
+        if (k < 0 || SectionOf(order[k]) != key)
             return false;
-        var start = Symbols[_byAddress[k]].Address;
-        while (k > 0 && SectionOf(k - 1) == key && Symbols[_byAddress[k - 1]].Address == start)
+        var start = AddressOf(order[k]);
+        while (k > 0 && SectionOf(order[k - 1]) == key && AddressOf(order[k - 1]) == start)
             k--;
-        var symbol = Symbols[_byAddress[k]];
+        var symbol = Symbols[order[k]];
         ulong size = symbol.Size;
-        if (upper < _byAddress.Length && SectionOf(upper) == key)
-            size = Symbols[_byAddress[upper]].Address - start;
+        if (upper < order.Length && SectionOf(order[upper]) == key)
+            size = AddressOf(order[upper]) - start;
         location = new SymbolLocation(symbol, address - start, size);
         return true;
     }
 
-    private bool TryGetGroup(string name, out int[] indices)
+    private ulong AddressOf(int index) =>
+        _dump is null ? Symbols[index].Address : (_dumpAddresses ??= _dump.AddressesOf(_dumpModule))[index];
+
+    private string SectionOf(int index) => _dump is null ? Symbols[index].Section ?? "" : "";
+
+    /// <summary>Indices in (section, address) order, stable; built on the first address lookup. kallsyms
+    /// for vmlinux is already address-sorted, so the common case is a check; a .ko's symtab is not, and
+    /// its addresses only mean something per section.</summary>
+    private int[] ByAddress
     {
-        if (_groupOf.TryGetValue(name, out var g))
+        get
         {
-            indices = _groups[g];
-            return true;
+            if (_byAddress is { } built)
+                return built;
+            var n = Count;
+            var addresses = new ulong[n];
+            var sections = new string[n];
+            var order = new int[n];
+            var sorted = true;
+            for (var i = 0; i < n; i++)
+            {
+                order[i] = i;
+                addresses[i] = AddressOf(i);
+                sections[i] = SectionOf(i);
+                if (i > 0)
+                {
+                    var c = string.CompareOrdinal(sections[i - 1], sections[i]);
+                    sorted &= c < 0 || (c == 0 && addresses[i - 1] <= addresses[i]);
+                }
+            }
+            if (!sorted)
+            {
+                Array.Sort(order, (a, b) =>
+                {
+                    var c = string.CompareOrdinal(sections[a], sections[b]);
+                    if (c == 0)
+                        c = addresses[a].CompareTo(addresses[b]);
+                    return c != 0 ? c : a.CompareTo(b);
+                });
+            }
+            return Interlocked.CompareExchange(ref _byAddress, order, null) ?? order;
         }
-        indices = [];
-        return false;
     }
 
-    private string SectionOf(int k) => Symbols[_byAddress[k]].Section ?? "";
-
     /// <summary>First position in address order whose (section, address) is not below the key.</summary>
-    private int LowerBound(ulong address, string section)
+    private int LowerBound(int[] order, ulong address, string section)
     {
-        int lo = 0, hi = _byAddress.Length;
+        int lo = 0, hi = order.Length;
         while (lo < hi)
         {
             var mid = lo + ((hi - lo) >> 1);
-            var s = Symbols[_byAddress[mid]];
-            var c = string.CompareOrdinal(s.Section ?? "", section);
-            if (c < 0 || (c == 0 && s.Address < address))
+            var c = string.CompareOrdinal(SectionOf(order[mid]), section);
+            if (c < 0 || (c == 0 && AddressOf(order[mid]) < address))
                 lo = mid + 1;
             else
                 hi = mid;
         }
         return lo;
+    }
+
+    /// <summary>A dump's lines as symbols, each decoded once on first access (so a symbol keeps its
+    /// identity, which <see cref="SymPos(KernelSymbol)"/> relies on).</summary>
+    private sealed class DumpSymbols(SymbolTable table, TextNames names) : IReadOnlyList<KernelSymbol>
+    {
+        private KernelSymbol?[]? _decoded;
+
+        public int Count => table.Count;
+
+        public KernelSymbol this[int index]
+        {
+            get
+            {
+                ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)Count, nameof(index));
+                var decoded = Decoded;
+                if (decoded[index] is { } known)
+                    return known;
+                var symbol = table._dump!.SymbolAt(names.Start(index), table._dumpModule);
+                return Interlocked.CompareExchange(ref decoded[index], symbol, null) ?? symbol;
+            }
+        }
+
+        private KernelSymbol?[] Decoded => _decoded ?? Interlocked.CompareExchange(ref _decoded, new KernelSymbol?[Count], null) ?? _decoded!;
+
+        /// <summary>Everything, in one streamed pass over the dump instead of one read per symbol.</summary>
+        public IEnumerator<KernelSymbol> GetEnumerator()
+        {
+            var decoded = Decoded;
+            var all = table._dump!.SymbolsOf(table._dumpModule);
+            for (var i = 0; i < all.Length; i++)
+                Interlocked.CompareExchange(ref decoded[i], all[i], null);
+            for (var i = 0; i < decoded.Length; i++)
+                yield return decoded[i]!;
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 }
