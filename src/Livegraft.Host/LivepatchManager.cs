@@ -87,6 +87,16 @@ public sealed class LivepatchManager
         var busy = _sysfs.Patches().FirstOrDefault(p => p.Transition);
         if (busy is not null)
             throw new LivegraftException(ExitCode.HostFailure, "LG0508", $"patch {busy.Name} is in transition; only one transition runs at a time", path);
+        if (options.CodeCheck is { } check)
+        {
+            var found = check(path);
+            foreach (var d in found.Where(d => d.Severity != Severity.Error))
+                progress?.Invoke(d.ToString());
+            var errors = found.Where(d => d.Severity == Severity.Error).ToArray();
+            if (errors.Length > 0)
+                throw new LivegraftException(ExitCode.VerificationFailed, errors);
+            diagnostics.AddRange(found.Where(d => d.Severity == Severity.Warning));
+        }
         var before = _sysfs.Patches().Where(p => p.Registered).Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
 
         progress?.Invoke($"loading {name} ({Path.GetFileName(path)})");
@@ -339,7 +349,21 @@ public sealed class LivepatchManager
             _ => "load failed",
         };
         throw new LivegraftException(errno == Libc.EEXIST ? ExitCode.InvalidInput : ExitCode.HostFailure, "LG0509",
-            $"finit_module failed: {why}: {Libc.Describe(errno)}", path);
+            $"finit_module failed: {why}: {Libc.Describe(errno)}{KernelSaid(name)}", path);
+    }
+
+    /// <summary>The kernel log's last lines about <paramref name="name"/> (its own messages, klp's and the
+    /// module's load-time verification), so a refusal says why without a trip to dmesg.</summary>
+    private static string KernelSaid(string name)
+    {
+        var log = Libc.KernelLog();
+        if (log is null)
+            return "";
+        var lines = log.Split('\n').TakeLast(200)
+            .Where(l => l.Contains(name, StringComparison.Ordinal) && !l.Contains("tainting kernel", StringComparison.Ordinal))
+            .Select(l => l[(l.IndexOf(']', StringComparison.Ordinal) + 1)..].Trim())
+            .TakeLast(6).ToList();
+        return lines.Count == 0 ? "" : "; the kernel said: " + string.Join(" | ", lines);
     }
 
     /// <summary>delete_module with O_NONBLOCK, retried while the module is briefly busy.</summary>

@@ -9,8 +9,9 @@ namespace Livegraft.Cli.Tests;
 /// Run-pre verification end to end (docs/verify.md): a patch built from code that is not the
 /// target's — the right source compiled with another flag, or an older release's source with the
 /// target's config and headers — is refused at build time against the real image, and, built with
-/// verification skipped, refused at load time inside a VM of the target: <c>livegraft load</c>
-/// fails, the patch is never enabled, no module stays loaded, and the kernel behaves as before.
+/// verification skipped, refused at load time inside a VM of the target — by <c>livegraft load</c>'s
+/// check of the running code before the kernel sees the module, and by the module's own pre-patch
+/// check when loaded behind livegraft's back: never enabled, no module left, the kernel as before.
 /// </summary>
 public class VerificationEndToEndTests
 {
@@ -53,17 +54,37 @@ public class VerificationEndToEndTests
         using var vm = VmSession.Start(options);
         Assert.NotEqual(0, vm.Run(c.Check).ExitCode);
 
+        var tainted = vm.RunChecked("cat /proc/sys/kernel/tainted");
+
+        // livegraft load checks the running code through /proc/kcore before finit_module: the kernel
+        // never sees the module (not even the taint an unsigned module brings).
         var load = vm.Run("livegraft load /root/patch.ko --json 2>/dev/null");
-        Assert.NotEqual(0, load.ExitCode);
+        Assert.Equal(4, load.ExitCode);
         using (var doc = JsonDocument.Parse(load.Output))
+        {
             Assert.False(doc.RootElement.GetProperty("ok").GetBoolean());
-        Assert.Equal("", vm.RunChecked("ls /sys/kernel/livepatch").Trim());
-        Assert.DoesNotContain(report.ModuleName, vm.RunChecked("cat /proc/modules"), StringComparison.Ordinal);
-        Assert.NotEqual(0, vm.Run(c.Check).ExitCode);
+            var refusal = doc.RootElement.GetProperty("diagnostics").EnumerateArray().Single(d => d.GetProperty("id").GetString() == "LG0350");
+            Assert.StartsWith($"vmlinux:{function}+0x", refusal.GetProperty("location").GetString(), StringComparison.Ordinal);
+        }
+        Assert.Equal(tainted, vm.RunChecked("cat /proc/sys/kernel/tainted"));
+        AssertUntouched(vm, c, report.ModuleName);
+
+        // The module's own pre-patch check (what protects a kernel in lockdown, or a module object
+        // loaded after the patch): loaded behind livegraft's back, it refuses to be enabled.
+        Assert.NotEqual(0, vm.Run("insmod /root/patch.ko").ExitCode);
+        AssertUntouched(vm, c, report.ModuleName);
         var dmesg = vm.RunChecked("dmesg");
         Assert.Contains($"vmlinux: {function},0+0x", dmesg, StringComparison.Ordinal);
         Assert.Contains("refusing to patch", dmesg, StringComparison.Ordinal);
         Assert.DoesNotContain("BUG:", dmesg, StringComparison.Ordinal);
+    }
+
+    /// <summary>No patch registered, the module not loaded, the kernel still behaving as before.</summary>
+    private static void AssertUntouched(VmSession vm, PatchCase c, string module)
+    {
+        Assert.Equal("", vm.RunChecked("ls /sys/kernel/livepatch").Trim());
+        Assert.DoesNotContain(module, vm.RunChecked("cat /proc/modules"), StringComparison.Ordinal);
+        Assert.NotEqual(0, vm.Run(c.Check).ExitCode);
     }
 
     /// <summary>The NativeAOT binary <c>make test</c> publishes (or <c>$LIVEGRAFT_BIN</c>).</summary>

@@ -14,30 +14,27 @@ internal static class VerifyCommand
     {
         var module = new Argument<FileInfo>("PATCH.ko") { Description = "A livepatch module built by livegraft." };
         var kernel = new Option<string?>("--kernel") { Description = "Kernel image (vmlinuz or vmlinux) or release to check against (default: the module's livegraft_kernel release)." };
+        var running = new Option<bool>("--running") { Description = "Check against the running kernel (/proc/kallsyms and /proc/kcore; root) instead of an image." };
         var json = Cli.JsonOption();
-        var command = new Command("verify", "Check that a patch module's expected code matches a kernel image (run-pre matching).") { module, kernel, json };
+        var command = new Command("verify", "Check that a patch module's expected code matches a kernel image or the running kernel (run-pre matching).") { module, kernel, running, json };
         command.SetAction(parse => Cli.Guard(parse.GetValue(json), () =>
         {
             var ko = parse.GetValue(module)!.FullName;
             var entries = VerifyTable.Read(ko);
             var k = parse.GetValue(kernel);
             string image;
-            KernelTarget? target = null;
-            if (k is not null && File.Exists(k))
-                image = Path.GetFullPath(k);
-            else
+            VerifyReport report;
+            if (parse.GetValue(running))
             {
-                var release = k ?? (LivepatchModule.ReadInfo(ko).TryGetValue(LivepatchModule.InfoKernel, out var v) && v.Count > 0 ? v[0] : KernelTarget.ReferenceRelease);
-                target = new KernelTarget(release);
-                target.EnsureImage();
-                image = target.KernelImage;
+                if (k is not null)
+                    throw new LivegraftException(ExitCode.Usage, VerifyErrors.NoTable, "--running and --kernel exclude each other");
+                image = "running kernel";
+                report = RunningKernelCode.Verify(entries, out var notes);
+                foreach (var n in notes)
+                    Console.Error.WriteLine(new Diagnostic(VerifyErrors.NotCheckedHere, Severity.Note, n, ko));
             }
-            var codes = new Dictionary<string, ITargetCode>(StringComparer.Ordinal);
-            ITargetCode CodeOf(string obj) => codes.TryGetValue(obj, out var c) ? c : codes[obj] = obj == "vmlinux"
-                ? ImageCode.Open(image)
-                : new ModuleCode(PatchBuilder.FindModule(target ?? throw new LivegraftException(ExitCode.Usage, VerifyErrors.NoTable,
-                    $"object {obj} is a module: pass --kernel RELEASE so its .ko can be found"), obj));
-            var report = RunPreVerifier.Check(entries, CodeOf);
+            else
+                report = CheckImage(ko, entries, k, out image);
             if (parse.GetValue(json))
                 Cli.WriteJson(w =>
                 {
@@ -80,5 +77,27 @@ internal static class VerifyCommand
             return report.Ok ? 0 : (int)ExitCode.VerificationFailed;
         }));
         return command;
+    }
+
+    /// <summary>Checks against an image file, or the image of a release (the module's own by default).</summary>
+    private static VerifyReport CheckImage(string ko, IReadOnlyList<FunctionExpectation> entries, string? kernel, out string image)
+    {
+        KernelTarget? target = null;
+        if (kernel is not null && File.Exists(kernel))
+            image = Path.GetFullPath(kernel);
+        else
+        {
+            var release = kernel ?? (LivepatchModule.ReadInfo(ko).TryGetValue(LivepatchModule.InfoKernel, out var v) && v.Count > 0 ? v[0] : KernelTarget.ReferenceRelease);
+            target = new KernelTarget(release);
+            target.EnsureImage();
+            image = target.KernelImage;
+        }
+        var path = image;
+        var codes = new Dictionary<string, ITargetCode>(StringComparer.Ordinal);
+        ITargetCode CodeOf(string obj) => codes.TryGetValue(obj, out var c) ? c : codes[obj] = obj == "vmlinux"
+            ? ImageCode.Open(path)
+            : new ModuleCode(PatchBuilder.FindModule(target ?? throw new LivegraftException(ExitCode.Usage, VerifyErrors.NoTable,
+                $"object {obj} is a module: pass --kernel RELEASE so its .ko can be found"), obj));
+        return RunPreVerifier.Check(entries, CodeOf);
     }
 }

@@ -41,6 +41,24 @@ internal static partial class Libc
     [LibraryImport(Lib, EntryPoint = "geteuid")]
     public static partial uint GetEffectiveUserId();
 
+    [LibraryImport(Lib, EntryPoint = "klogctl", SetLastError = true)]
+    private static partial int KlogCtl(int type, nint buffer, int length);
+
+    /// <summary><c>SYSLOG_ACTION_READ_ALL</c>: read the kernel log ring buffer without consuming it.</summary>
+    private const int SyslogActionReadAll = 3;
+
+    /// <summary>The kernel log ring buffer's text (<c>klogctl(SYSLOG_ACTION_READ_ALL)</c>, as dmesg reads
+    /// it); null when the caller may not read it (dmesg_restrict without CAP_SYSLOG).</summary>
+    public static unsafe string? KernelLog()
+    {
+        var buffer = new byte[1 << 20];
+        fixed (byte* p = buffer)
+        {
+            var n = KlogCtl(SyslogActionReadAll, (nint)p, buffer.Length);
+            return n < 0 ? null : System.Text.Encoding.UTF8.GetString(buffer, 0, n);
+        }
+    }
+
     [LibraryImport(Lib, EntryPoint = "strerror")]
     private static partial nint StrError(int errnum);
 

@@ -19,6 +19,8 @@ public static class VerifyErrors
     public const string Skipped = "LG0354";
     /// <summary>A function the differ names is not in the original object.</summary>
     public const string NotInObject = "LG0355";
+    /// <summary>What the pre-load check of the running kernel did or could not do (note).</summary>
+    public const string NotCheckedHere = "LG0356";
 }
 
 /// <summary>The outcome of checking one function.</summary>
