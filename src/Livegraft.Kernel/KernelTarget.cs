@@ -178,14 +178,7 @@ public sealed class KernelTarget
         Directory.CreateDirectory(work);
         try
         {
-            var package = "linux-image-" + Release;
-            progress?.Invoke($"downloading {package}");
-            RunTool("apt-get", ["download", package], work);
-            var deb = Directory.GetFiles(work, "*.deb").SingleOrDefault()
-                ?? throw new LivegraftException(ExitCode.HostFailure, "LG0301", $"apt-get download {package} produced no .deb");
-            progress?.Invoke($"extracting {Path.GetFileName(deb)}");
-            var root = Path.Combine(work, "root");
-            RunTool("dpkg-deb", ["-x", deb, root], work);
+            var root = DownloadPackage("linux-image-" + Release, work, progress);
             if (Directory.Exists(ImageRoot))
                 Directory.Delete(ImageRoot, recursive: true);
             Directory.Move(root, ImageRoot);
@@ -195,6 +188,20 @@ public sealed class KernelTarget
             if (Directory.Exists(work))
                 Directory.Delete(work, recursive: true);
         }
+    }
+
+    /// <summary>Fetches a Debian package (<c>name</c> or <c>name=version</c>) with <c>apt-get download</c>
+    /// into <paramref name="work"/> and extracts it there; returns the extracted root.</summary>
+    internal static string DownloadPackage(string package, string work, Action<string>? progress)
+    {
+        progress?.Invoke($"downloading {package}");
+        RunTool("apt-get", ["download", package], work);
+        var deb = Directory.GetFiles(work, "*.deb").SingleOrDefault()
+            ?? throw new LivegraftException(ExitCode.HostFailure, KernelErrors.DownloadFailed, $"apt-get download {package} produced no .deb");
+        progress?.Invoke($"extracting {Path.GetFileName(deb)}");
+        var root = Path.Combine(work, "root");
+        RunTool("dpkg-deb", ["-x", deb, root], work);
+        return root;
     }
 
     /// <summary>Runs a host tool, throwing <see cref="LivegraftException"/> with its stderr on failure.</summary>

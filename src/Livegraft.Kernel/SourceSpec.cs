@@ -38,17 +38,11 @@ public static partial class SourceSpec
         Directory.CreateDirectory(work);
         try
         {
-            progress?.Invoke($"downloading {package} {version}");
-            KernelTarget.RunTool("apt-get", ["download", $"{package}={version}"], work);
-            var deb = Directory.GetFiles(work, "*.deb").SingleOrDefault()
-                ?? throw new LivegraftException(ExitCode.HostFailure, KernelErrors.DownloadFailed, $"apt-get download {package}={version} produced no .deb");
-            progress?.Invoke($"extracting {Path.GetFileName(deb)}");
-            var root = Path.Combine(work, "root");
-            KernelTarget.RunTool("dpkg-deb", ["-x", deb, root], work);
+            var root = KernelTarget.DownloadPackage(spec, work, progress);
             var tarball = Directory.Exists(Path.Combine(root, "usr", "src")) ? Directory.GetFiles(Path.Combine(root, "usr", "src"), "*.tar.*").SingleOrDefault() : null;
             if (tarball is null)
                 throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.SourceOverrideInvalid,
-                    $"{Path.GetFileName(deb)} holds no single /usr/src/*.tar.* source tarball", spec);
+                    "the package holds no single /usr/src/*.tar.* source tarball", spec);
             var final = Path.Combine(work, "final");
             Directory.CreateDirectory(final);
             File.Move(tarball, Path.Combine(final, Path.GetFileName(tarball)));

@@ -18,21 +18,13 @@ public sealed class NonRootTests : IDisposable
     public NonRootTests(HostVm host)
     {
         _host = host;
-        _ = host.Vm;
-        Clean();
+        host.Reset();
     }
 
     public void Dispose()
     {
         if (_host.Error is null)
-            Clean();
-    }
-
-    private void Clean()
-    {
-        _host.Vm.Run("echo 1 > /proc/lg_fixture 2>/dev/null; while pidof livegraft >/dev/null; do sleep 0.2; done; " +
-            "livegraft unload --all >/dev/null 2>&1; rmmod lg_fixture 2>/dev/null; " +
-            "for p in lg_sample lg_second; do livegraft uninstall $p >/dev/null 2>&1; done; true");
+            _host.Reset();
     }
 
     /// <summary>Runs <c>livegraft ARGS --json</c> as the unprivileged user, or as root.</summary>

@@ -25,10 +25,10 @@ public sealed class PersistenceTests
         if (string.IsNullOrEmpty(bin))
             bin = Path.Combine(TestPaths.RepoRoot, "artifacts", "livegraft", "livegraft");
         if (!File.Exists(bin))
-            Assert.Skip($"no NativeAOT livegraft at {bin} (run make publish or set LIVEGRAFT_BIN)");
+            Assert.Fail($"no NativeAOT livegraft at {bin} (run make publish or set LIVEGRAFT_BIN)");
         var modules = BuiltModules.Get();
         if (modules.Error is not null)
-            Assert.Skip(modules.Error);
+            Assert.Fail(modules.Error);
         KernelTarget.Reference.EnsureImage();
 
         var dir = Directory.CreateTempSubdirectory("livegraft-persist-").FullName;

@@ -51,16 +51,14 @@ public sealed class HostVm : IDisposable
 
     public BuiltModules? Modules { get; }
 
-    /// <summary>The session, or skips the test.</summary>
-    public VmSession Vm
-    {
-        get
-        {
-            if (_vm is null)
-                Assert.Skip(Error ?? "no VM");
-            return _vm;
-        }
-    }
+    /// <summary>The session; a VM that did not boot fails the test (VM tests are never skipped).</summary>
+    public VmSession Vm => _vm ?? throw new InvalidOperationException(Error ?? "no VM");
+
+    /// <summary>Back to a clean guest between tests: no livegraft running, no patch loaded or
+    /// installed, the blocking fixture module released and removed.</summary>
+    public void Reset() => Vm.Run("echo 1 > /proc/lg_fixture 2>/dev/null; while pidof livegraft >/dev/null; do sleep 0.2; done; " +
+        "livegraft unload --all >/dev/null 2>&1; rmmod lg_fixture 2>/dev/null; " +
+        "for p in lg_sample lg_second lg_replace; do livegraft uninstall $p >/dev/null 2>&1; done; true");
 
     public void Dispose() => _vm?.Dispose();
 }
@@ -78,20 +76,13 @@ public sealed class VmHostTests : IDisposable
     public VmHostTests(HostVm host)
     {
         _host = host;
-        _ = host.Vm;
-        Clean();
+        host.Reset();
     }
 
     public void Dispose()
     {
         if (_host.Error is null)
-            Clean();
-    }
-
-    private void Clean()
-    {
-        _host.Vm.Run("echo 1 > /proc/lg_fixture 2>/dev/null; livegraft unload --all >/dev/null 2>&1; rmmod lg_fixture 2>/dev/null; " +
-            "for p in lg_sample lg_second lg_replace; do livegraft uninstall $p >/dev/null 2>&1; done; true");
+            _host.Reset();
     }
 
     /// <summary>Runs livegraft with --json; returns the exit code, the parsed document and stderr.</summary>
