@@ -90,7 +90,7 @@ internal static class BuildCommand
                     w.WriteEndArray();
                     w.WriteStartObject("timings");
                     foreach (var (stage, time) in report.Timings)
-                        w.WriteNumber(stage, Math.Round(time.TotalSeconds, 2));
+                        w.WriteNumber(stage, Math.Round(time.TotalSeconds, 3));
                     w.WriteEndObject();
                     w.WriteEndObject();
                 });
