@@ -34,7 +34,7 @@ public sealed class KernelTree
     public string Root { get; }
 
     /// <summary>What the tree was prepared from (<c>release</c>, <c>source-package</c>,
-    /// <c>source-version</c>, <c>config-sha256</c>, <c>compiler</c>, <c>prepared</c>).</summary>
+    /// <c>source-version</c>, <c>source</c>, <c>config-sha256</c>, <c>compiler</c>, <c>prepared</c>).</summary>
     public IReadOnlyDictionary<string, string> Stamp { get; }
 
     /// <summary>Parallel jobs for make; defaults to the processor count.</summary>
@@ -280,7 +280,7 @@ public sealed class KernelTree
         else if (target.SourceOverride is null && target.SourceVersion is not null && Get("source-version") != target.SourceVersion && Get("source-version") != "unknown")
             why = $"source version {Get("source-version")}, want {target.SourceVersion}";
         else if (Get("config-sha256") != configSha)
-            why = "the headers package's config changed";
+            why = $"the config changed ({target.BuildConfigFile})";
         else if (Get("compiler") != target.Compiler)
             why = $"compiler {Get("compiler")}";
         return why.Length == 0;
