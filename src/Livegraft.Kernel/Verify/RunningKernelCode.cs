@@ -6,7 +6,7 @@ namespace Livegraft.Kernel.Verify;
 /// <summary>
 /// One klp object of the <em>running</em> kernel: addresses from <c>/proc/kallsyms</c>, bytes from
 /// <c>/proc/kcore</c> (an ELF core whose PT_LOAD segments map kernel virtual addresses). Needs root
-/// and a kernel not in lockdown; where either is missing <see cref="TryOpen"/> says why, and the
+/// and a kernel not in lockdown; where either is missing <see cref="Verify"/> notes why, and the
 /// module's own pre-patch check (docs/verify.md) is what protects the kernel.
 /// </summary>
 /// <remarks>
@@ -14,18 +14,15 @@ namespace Livegraft.Kernel.Verify;
 /// have already rewritten it, exactly the sites the expectation masks leave out. A module object's
 /// code has its relocations applied, which the expectation's relocation mask covers as well.
 /// </remarks>
-public sealed class RunningKernelCode : ITargetCode, IDisposable
+public sealed class RunningKernelCode : ITargetCode
 {
-    private const uint PtLoad = 1;
-    private readonly FileStream _kcore;
-    private readonly (ulong VirtualAddress, ulong Offset, ulong Size)[] _segments;
+    private readonly Kcore _kcore;
 
-    private RunningKernelCode(string objectName, SymbolTable symbols, FileStream kcore, (ulong, ulong, ulong)[] segments)
+    private RunningKernelCode(string objectName, SymbolTable symbols, Kcore kcore)
     {
         ObjectName = objectName;
         Symbols = symbols;
         _kcore = kcore;
-        _segments = segments;
     }
 
     /// <inheritdoc/>
@@ -34,73 +31,60 @@ public sealed class RunningKernelCode : ITargetCode, IDisposable
     /// <inheritdoc/>
     public SymbolTable Symbols { get; }
 
-    /// <summary>Opens <paramref name="objectName"/> (<c>vmlinux</c> or a loaded module) of the running
-    /// kernel; null with <paramref name="why"/> when its code cannot be read from user space.</summary>
-    public static RunningKernelCode? TryOpen(string objectName, out string why, string procRoot = "/proc")
-    {
-        SymbolTable symbols;
-        try
-        {
-            symbols = SymbolTable.Open(Path.Combine(procRoot, "kallsyms"), objectName);
-        }
-        catch (Exception e) when (e is LivegraftException or IOException or UnauthorizedAccessException)
-        {
-            why = $"cannot read {procRoot}/kallsyms: {e.Message}";
-            return null;
-        }
-        if (symbols.Count == 0)
-        {
-            why = objectName == SymbolTable.VmlinuxObject ? "no symbols in kallsyms" : $"module {objectName} is not loaded";
-            return null;
-        }
-        if (symbols.Symbols.All(s => s.Address == 0))
-        {
-            why = "kallsyms hides addresses (kptr_restrict; not root?)";
-            return null;
-        }
-        FileStream kcore;
-        try
-        {
-            kcore = new FileStream(Path.Combine(procRoot, "kcore"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.RandomAccess);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            why = $"cannot open {procRoot}/kcore ({e.Message.TrimEnd('.')}; lockdown or not root)";
-            return null;
-        }
-        try
-        {
-            var segments = ReadSegments(kcore);
-            why = "";
-            return new RunningKernelCode(objectName, symbols, kcore, segments);
-        }
-        catch (Exception e) when (e is IOException or InvalidDataException)
-        {
-            kcore.Dispose();
-            why = $"cannot read {procRoot}/kcore: {e.Message}";
-            return null;
-        }
-    }
-
     /// <summary>Checks <paramref name="expectations"/> (a module's embedded table) against the running
-    /// kernel, object by object. Objects whose code cannot be read here (a module not loaded yet,
-    /// lockdown, no root) are left out with a note saying why: the module checks them itself.</summary>
+    /// kernel, object by object; <c>/proc/kallsyms</c> and <c>/proc/kcore</c> are opened once for all
+    /// of them. Objects whose code cannot be read here (a module not loaded yet, lockdown, no root)
+    /// are left out with a note saying why: the module checks them itself.</summary>
     public static VerifyReport Verify(IEnumerable<FunctionExpectation> expectations, out IReadOnlyList<string> notes, string procRoot = "/proc")
     {
         var checks = new List<FunctionCheck>();
         var skipped = new List<string>();
-        foreach (var group in expectations.GroupBy(e => e.Object, StringComparer.Ordinal))
+        KallsymsFile? dump = null;
+        string? dumpProblem = null;
+        try
         {
-            using var code = TryOpen(group.Key, out var why, procRoot);
-            if (code is null)
+            dump = KallsymsFile.Read(Path.Combine(procRoot, "kallsyms"));
+        }
+        catch (LivegraftException e)
+        {
+            dumpProblem = $"cannot read {procRoot}/kallsyms: {e.Diagnostics[0].Message}";
+        }
+        Kcore? kcore = null;
+        string? kcoreProblem = null;
+        try
+        {
+            foreach (var group in expectations.GroupBy(e => e.Object, StringComparer.Ordinal))
             {
-                skipped.Add($"{group.Key}: not checked before loading ({why}); the module checks it before it is enabled");
-                continue;
+                var symbols = dump is null ? null : SymbolTable.FromKallsyms(dump, group.Key);
+                var why = dumpProblem ?? Unreadable(symbols!, group.Key);
+                if (why is null && kcore is null && kcoreProblem is null)
+                    kcore = Kcore.TryOpen(procRoot, out kcoreProblem);
+                why ??= kcoreProblem;
+                if (why is not null)
+                {
+                    skipped.Add($"{group.Key}: not checked before loading ({why}); the module checks it before it is enabled");
+                    continue;
+                }
+                var code = new RunningKernelCode(group.Key, symbols!, kcore!);
+                checks.AddRange(group.Select(e => RunPreVerifier.Check(e, code)));
             }
-            checks.AddRange(group.Select(e => RunPreVerifier.Check(e, code)));
+        }
+        finally
+        {
+            kcore?.Dispose();
         }
         notes = skipped;
         return new VerifyReport(checks);
+    }
+
+    /// <summary>Why an object's symbols give no addresses to read at, or null when they do.</summary>
+    private static string? Unreadable(SymbolTable symbols, string objectName)
+    {
+        if (symbols.Count == 0)
+            return objectName == SymbolTable.VmlinuxObject ? "no symbols in kallsyms" : $"module {objectName} is not loaded";
+        // kptr_restrict zeroes every address; the last symbol of an object never is 0 otherwise
+        // (only vmlinux's first, per-CPU, symbols are).
+        return symbols.Symbols[symbols.Count - 1].Address == 0 ? "kallsyms hides addresses (kptr_restrict; not root?)" : null;
     }
 
     /// <summary>
@@ -135,52 +119,97 @@ public sealed class RunningKernelCode : ITargetCode, IDisposable
     public TargetFunction? Read(int index, int size)
     {
         var address = Symbols.Symbols[index].Address;
-        foreach (var (va, offset, length) in _segments)
-        {
-            if (address < va || address - va >= length)
-                continue;
-            var n = (int)Math.Min((ulong)size, length - (address - va));
-            var bytes = new byte[n];
-            try
-            {
-                _kcore.Position = (long)(offset + (address - va));
-                _kcore.ReadExactly(bytes);
-            }
-            catch (IOException)
-            {
-                return null;
-            }
-            return new TargetFunction(address, bytes, []);
-        }
-        return null;
+        return _kcore.Read(address, size) is { } bytes ? new TargetFunction(address, bytes, []) : null;
     }
 
-    /// <inheritdoc/>
-    public void Dispose() => _kcore.Dispose();
-
-    private static (ulong, ulong, ulong)[] ReadSegments(FileStream kcore)
+    /// <summary><c>/proc/kcore</c>: its PT_LOAD segments, read at kernel virtual addresses.</summary>
+    private sealed class Kcore : IDisposable
     {
-        var header = new byte[64];
-        kcore.ReadExactly(header);
-        if (!header.AsSpan(0, 4).SequenceEqual((ReadOnlySpan<byte>)[0x7f, (byte)'E', (byte)'L', (byte)'F']) || header[4] != 2 || header[5] != 1)
-            throw new InvalidDataException("not a little-endian ELF64 core");
-        var phoff = BinaryPrimitives.ReadUInt64LittleEndian(header.AsSpan(0x20));
-        var phentsize = BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(0x36));
-        var phnum = BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(0x38));
-        if (phentsize < 56 || phnum == 0)
-            throw new InvalidDataException("no program headers");
-        var table = new byte[phentsize * phnum];
-        kcore.Position = (long)phoff;
-        kcore.ReadExactly(table);
-        var result = new List<(ulong, ulong, ulong)>();
-        for (var i = 0; i < phnum; i++)
+        private const uint PtLoad = 1;
+        private readonly FileStream _file;
+        private readonly (ulong VirtualAddress, ulong Offset, ulong Size)[] _segments;
+
+        private Kcore(FileStream file, (ulong, ulong, ulong)[] segments)
         {
-            var ph = table.AsSpan(i * phentsize, phentsize);
-            if (BinaryPrimitives.ReadUInt32LittleEndian(ph) != PtLoad)
-                continue;
-            result.Add((BinaryPrimitives.ReadUInt64LittleEndian(ph[0x10..]), BinaryPrimitives.ReadUInt64LittleEndian(ph[0x08..]),
-                BinaryPrimitives.ReadUInt64LittleEndian(ph[0x20..])));
+            _file = file;
+            _segments = segments;
         }
-        return [.. result];
+
+        /// <summary>Opens the core; null with <paramref name="why"/> when it cannot be read.</summary>
+        public static Kcore? TryOpen(string procRoot, out string? why)
+        {
+            FileStream file;
+            try
+            {
+                file = new FileStream(Path.Combine(procRoot, "kcore"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.RandomAccess);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                why = $"cannot open {procRoot}/kcore ({e.Message.TrimEnd('.')}; lockdown or not root)";
+                return null;
+            }
+            try
+            {
+                why = null;
+                return new Kcore(file, ReadSegments(file));
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException)
+            {
+                file.Dispose();
+                why = $"cannot read {procRoot}/kcore: {e.Message}";
+                return null;
+            }
+        }
+
+        /// <summary>Up to <paramref name="size"/> bytes at <paramref name="address"/> (fewer at the end of
+        /// a segment); null when no segment maps it.</summary>
+        public byte[]? Read(ulong address, int size)
+        {
+            foreach (var (va, offset, length) in _segments)
+            {
+                if (address < va || address - va >= length)
+                    continue;
+                var bytes = new byte[(int)Math.Min((ulong)size, length - (address - va))];
+                try
+                {
+                    _file.Position = (long)(offset + (address - va));
+                    _file.ReadExactly(bytes);
+                }
+                catch (IOException)
+                {
+                    return null;
+                }
+                return bytes;
+            }
+            return null;
+        }
+
+        public void Dispose() => _file.Dispose();
+
+        private static (ulong, ulong, ulong)[] ReadSegments(FileStream kcore)
+        {
+            var header = new byte[64];
+            kcore.ReadExactly(header);
+            if (!header.AsSpan(0, 4).SequenceEqual((ReadOnlySpan<byte>)[0x7f, (byte)'E', (byte)'L', (byte)'F']) || header[4] != 2 || header[5] != 1)
+                throw new InvalidDataException("not a little-endian ELF64 core");
+            var phoff = BinaryPrimitives.ReadUInt64LittleEndian(header.AsSpan(0x20));
+            var phentsize = BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(0x36));
+            var phnum = BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(0x38));
+            if (phentsize < 56 || phnum == 0)
+                throw new InvalidDataException("no program headers");
+            var table = new byte[phentsize * phnum];
+            kcore.Position = (long)phoff;
+            kcore.ReadExactly(table);
+            var result = new List<(ulong, ulong, ulong)>();
+            for (var i = 0; i < phnum; i++)
+            {
+                var ph = table.AsSpan(i * phentsize, phentsize);
+                if (BinaryPrimitives.ReadUInt32LittleEndian(ph) != PtLoad)
+                    continue;
+                result.Add((BinaryPrimitives.ReadUInt64LittleEndian(ph[0x10..]), BinaryPrimitives.ReadUInt64LittleEndian(ph[0x08..]),
+                    BinaryPrimitives.ReadUInt64LittleEndian(ph[0x20..])));
+            }
+            return [.. result];
+        }
     }
 }
