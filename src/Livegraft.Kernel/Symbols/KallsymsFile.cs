@@ -100,9 +100,6 @@ public sealed class KallsymsFile
                 gzip.CopyTo(buffer);
                 return Index(TextSource.InMemory(buffer.ToArray()), path);
             }
-            // /proc/kallsyms itself (size 0, offsets are not byte positions) or a pipe: read it once.
-            if (new FileInfo(path) is { Length: 0 } || path.StartsWith("/proc/", StringComparison.Ordinal))
-                return Index(TextSource.InMemory(File.ReadAllBytes(path)), path);
             return Index(TextSource.OnDisk(path, SymbolErrors.BadKallsymsLine), path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)

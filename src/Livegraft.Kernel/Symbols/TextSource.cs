@@ -26,8 +26,13 @@ internal abstract class TextSource
     public static TextSource InMemory(byte[] bytes) => new MemoryText(bytes);
 
     /// <summary>Leaves <paramref name="path"/> on disk; <paramref name="errorId"/> names the diagnostic
-    /// raised if it changes while the index is in use.</summary>
-    public static TextSource OnDisk(string path, string errorId) => new FileText(path, errorId);
+    /// raised if it changes while the index is in use. A file whose bytes cannot be read back at an
+    /// offset (a procfs file such as <c>/proc/kallsyms</c>: size 0, generated on each read) is read
+    /// once into memory instead.</summary>
+    public static TextSource OnDisk(string path, string errorId) =>
+        new FileInfo(path) is { Length: 0 } || path.StartsWith("/proc/", StringComparison.Ordinal)
+            ? new MemoryText(File.ReadAllBytes(path))
+            : new FileText(path, errorId);
 
     /// <summary>Number of <c>\n</c> bytes, to size per-line arrays exactly before a scan.</summary>
     public virtual int CountNewlines()
