@@ -17,6 +17,11 @@ internal static class VerifyCommand
         var running = new Option<bool>("--running") { Description = "Check against the running kernel (/proc/kallsyms and /proc/kcore; root) instead of an image." };
         var json = Cli.JsonOption();
         var command = new Command("verify", "Check that a patch module's expected code matches a kernel image or the running kernel (run-pre matching).") { module, kernel, running, json };
+        command.Validators.Add(result =>
+        {
+            if (result.GetResult(running) is not null && result.GetResult(kernel) is not null)
+                result.AddError("--running and --kernel exclude each other");
+        });
         command.SetAction(parse => Cli.Guard(parse.GetValue(json), () =>
         {
             var ko = parse.GetValue(module)!.FullName;
@@ -26,8 +31,6 @@ internal static class VerifyCommand
             VerifyReport report;
             if (parse.GetValue(running))
             {
-                if (k is not null)
-                    throw new LivegraftException(ExitCode.Usage, VerifyErrors.NoTable, "--running and --kernel exclude each other");
                 image = "running kernel";
                 report = RunningKernelCode.Verify(entries, out var notes);
                 foreach (var n in notes)
