@@ -527,15 +527,17 @@ public sealed class VmSession : IDisposable
 
     private LivegraftException Failure(string id, string message)
     {
-        string tail, stderr;
+        string recent, stderr;
         lock (_gate)
         {
-            var start = Math.Max(0, _log.Length - 4000);
-            var log = _log.ToString(start, _log.Length - start);
-            tail = string.Join('\n', log.Replace("\r", "", StringComparison.Ordinal).Split('\n').TakeLast(40));
+            // The tail shows the last 4 KB; the panic line is looked for further back, since a long
+            // stack dump can push it out of the tail.
+            var start = Math.Max(0, _log.Length - 64 * 1024);
+            recent = _log.ToString(start, _log.Length - start);
             stderr = _qemuStderr.ToString().Trim();
         }
-        var text = PanicLine() is { } panic && !tail.Contains(panic, StringComparison.Ordinal)
+        var tail = string.Join('\n', recent[Math.Max(0, recent.Length - 4000)..].Replace("\r", "", StringComparison.Ordinal).Split('\n').TakeLast(40));
+        var text = PanicLine(recent) is { } panic && !tail.Contains(panic, StringComparison.Ordinal)
             ? $"{message}\n{panic}\n--- console (last lines) ---\n{tail}"
             : $"{message}\n--- console (last lines) ---\n{tail}";
         if (stderr.Length > 0)
@@ -543,15 +545,9 @@ public sealed class VmSession : IDisposable
         return new LivegraftException(ExitCode.HostFailure, id, text);
     }
 
-    /// <summary>The guest's last "Kernel panic" line, which a long stack dump can push out of the tail.</summary>
-    private string? PanicLine()
+    /// <summary>The last "Kernel panic" line of <paramref name="log"/>, or null.</summary>
+    private static string? PanicLine(string log)
     {
-        string log;
-        lock (_gate)
-        {
-            var start = Math.Max(0, _log.Length - 64 * 1024);
-            log = _log.ToString(start, _log.Length - start);
-        }
         var i = log.LastIndexOf("Kernel panic - not syncing", StringComparison.Ordinal);
         if (i < 0)
             return null;
