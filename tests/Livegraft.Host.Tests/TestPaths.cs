@@ -11,6 +11,11 @@ internal static class TestPaths
     /// <summary>The repository root.</summary>
     public static string RepoRoot { get; } = Path.GetFullPath(Path.Combine(FixtureSources, "..", "..", ".."));
 
+    /// <summary>The NativeAOT <c>livegraft</c> the guest runs: <c>$LIVEGRAFT_BIN</c>, else what
+    /// <c>make publish</c> writes.</summary>
+    public static string NativeLivegraft =>
+        Environment.GetEnvironmentVariable("LIVEGRAFT_BIN") is { Length: > 0 } bin ? bin : Path.Combine(RepoRoot, "artifacts", "livegraft", "livegraft");
+
     private static string FindUp(string relative)
     {
         for (var dir = AppContext.BaseDirectory; dir is not null; dir = Path.GetDirectoryName(dir))

@@ -8,7 +8,7 @@ namespace Livegraft.Host.Tests;
 /// <summary>
 /// Boots the reference kernel once with the NativeAOT <c>livegraft</c> and the fixture modules in
 /// /root/patches. Needs <c>make publish</c> (or <c>LIVEGRAFT_BIN</c>), kernel headers and QEMU;
-/// skips otherwise.
+/// a test using the VM fails when any is missing.
 /// </summary>
 public sealed class HostVm : IDisposable
 {
@@ -19,9 +19,7 @@ public sealed class HostVm : IDisposable
 
     public HostVm()
     {
-        var bin = Environment.GetEnvironmentVariable("LIVEGRAFT_BIN");
-        if (string.IsNullOrEmpty(bin))
-            bin = Path.Combine(TestPaths.RepoRoot, "artifacts", "livegraft", "livegraft");
+        var bin = TestPaths.NativeLivegraft;
         if (!File.Exists(bin))
         {
             Error = $"no NativeAOT livegraft at {bin} (run make publish or set LIVEGRAFT_BIN)";
