@@ -4,8 +4,6 @@ namespace Livegraft.Kernel;
 /// Livegraft.Kernel's range; LG0310–LG0329 belong to the symbols code).</summary>
 public static class KernelErrors
 {
-    /// <summary>A host tool could not be started or failed.</summary>
-    public const string ToolFailed = "LG0300";
     /// <summary><c>apt-get download</c> produced nothing.</summary>
     public const string DownloadFailed = "LG0301";
     /// <summary>The kernel source package (tarball) is not installed.</summary>

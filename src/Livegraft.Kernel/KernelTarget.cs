@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Livegraft.Kernel;
 
 /// <summary>
@@ -195,41 +193,12 @@ public sealed class KernelTarget
     internal static string DownloadPackage(string package, string work, Action<string>? progress)
     {
         progress?.Invoke($"downloading {package}");
-        RunTool("apt-get", ["download", package], work);
+        ProcessRunner.RunChecked(new ProcessSpec("apt-get", ["download", package]) { WorkingDirectory = work }, KernelErrors.DownloadFailed, $"apt-get download {package}");
         var deb = Directory.GetFiles(work, "*.deb").SingleOrDefault()
             ?? throw new LivegraftException(ExitCode.HostFailure, KernelErrors.DownloadFailed, $"apt-get download {package} produced no .deb");
         progress?.Invoke($"extracting {Path.GetFileName(deb)}");
         var root = Path.Combine(work, "root");
-        RunTool("dpkg-deb", ["-x", deb, root], work);
+        ProcessRunner.RunChecked(new ProcessSpec("dpkg-deb", ["-x", deb, root]) { WorkingDirectory = work }, KernelErrors.DownloadFailed, $"extracting {Path.GetFileName(deb)}");
         return root;
-    }
-
-    /// <summary>Runs a host tool, throwing <see cref="LivegraftException"/> with its stderr on failure.</summary>
-    internal static string RunTool(string file, IEnumerable<string> args, string? workingDirectory = null)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args)
-            psi.ArgumentList.Add(a);
-        if (workingDirectory is not null)
-            psi.WorkingDirectory = workingDirectory;
-        Process process;
-        try
-        {
-            process = Process.Start(psi)!;
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new LivegraftException(ExitCode.HostFailure, "LG0300", $"cannot run {file}: {e.Message} (run scripts/install-deps)");
-        }
-        using (process)
-        {
-            var stderrTask = process.StandardError.ReadToEndAsync();
-            var stdout = process.StandardOutput.ReadToEnd();
-            process.WaitForExit();
-            var stderr = stderrTask.Result;
-            if (process.ExitCode != 0)
-                throw new LivegraftException(ExitCode.HostFailure, "LG0300", $"{file} {string.Join(' ', psi.ArgumentList)} failed ({process.ExitCode}): {stderr.Trim()}");
-            return stdout;
-        }
     }
 }

@@ -135,11 +135,11 @@ public sealed class KernelTree
     /// <summary>Runs kbuild in the tree with the shipped kernel's compiler and release:
     /// <c>make -jN CC=… KERNELRELEASE=… [KCFLAGS=…] targets</c>. make's progress lines go to
     /// <paramref name="progress"/>; a failure throws with <paramref name="errorId"/> and make's stderr tail.</summary>
-    internal ToolResult Make(
+    internal ProcessResult Make(
         IEnumerable<string> targets,
         string? kcflags = null,
         Action<string>? progress = null,
-        string errorId = KernelErrors.ToolFailed,
+        string errorId = KernelErrors.TreePrepareFailed,
         ExitCode exitCode = ExitCode.HostFailure,
         bool check = true,
         string? what = null,
@@ -153,8 +153,16 @@ public sealed class KernelTree
         if (extraArgs is not null)
             args.AddRange(extraArgs);
         args.AddRange(targets);
-        return Tool.Run("make", args, Root, progress is null ? null : l => progress(l.Trim()), check, errorId, exitCode, what,
-            KbuildEnvironment, stdoutFile, cancellationToken);
+        var spec = new ProcessSpec("make", args)
+        {
+            WorkingDirectory = Root,
+            OnStdoutLine = progress is null ? null : l => progress(l.Trim()),
+            Environment = KbuildEnvironment,
+            StdoutFile = stdoutFile,
+        };
+        return check
+            ? ProcessRunner.RunChecked(spec, errorId, what, exitCode, cancellationToken)
+            : ProcessRunner.Run(spec, cancellationToken);
     }
 
     /// <summary>Environment variables that would change what kbuild does are removed, so a build
@@ -222,8 +230,8 @@ public sealed class KernelTree
     private static string ExtractSource(KernelTarget target, string work, Action<string>? progress, CancellationToken cancellationToken)
     {
         progress?.Invoke($"extracting {target.SourceTarball}");
-        Tool.Run("tar", ["-xf", target.SourceTarball, "-C", work], errorId: KernelErrors.TreePrepareFailed,
-            what: $"extracting {target.SourceTarball}", cancellationToken: cancellationToken);
+        ProcessRunner.RunChecked(new ProcessSpec("tar", ["-xf", target.SourceTarball, "-C", work]), KernelErrors.TreePrepareFailed,
+            $"extracting {target.SourceTarball}", cancellationToken: cancellationToken);
         var candidates = new[] { Path.Combine(work, target.SourceTopDirectory), work }
             .Concat(Directory.GetDirectories(work))
             .Where(d => File.Exists(Path.Combine(d, "Makefile")) && Directory.Exists(Path.Combine(d, "arch")));
@@ -238,8 +246,8 @@ public sealed class KernelTree
         if (!File.Exists(Path.Combine(source, "Makefile")) || !Directory.Exists(Path.Combine(source, "arch")))
             throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.SourceOverrideInvalid, "not a kernel source directory: no Makefile and arch/", source);
         var copy = Path.Combine(work, "source");
-        Tool.Run("cp", ["-a", "--reflink=auto", source, copy], errorId: KernelErrors.TreePrepareFailed,
-            what: $"copying {source}", cancellationToken: cancellationToken);
+        ProcessRunner.RunChecked(new ProcessSpec("cp", ["-a", "--reflink=auto", source, copy]), KernelErrors.TreePrepareFailed,
+            $"copying {source}", cancellationToken: cancellationToken);
         return copy;
     }
 
@@ -321,7 +329,7 @@ public sealed class KernelTree
     {
         try
         {
-            var r = Tool.Run("dpkg-query", ["-W", "-f=${Version}", target.SourcePackage], check: false);
+            var r = ProcessRunner.Run(new ProcessSpec("dpkg-query", ["-W", "-f=${Version}", target.SourcePackage]));
             return r.ExitCode == 0 && r.Stdout.Trim().Length > 0 ? r.Stdout.Trim() : null;
         }
         catch (LivegraftException)

@@ -152,10 +152,13 @@ public static class LivepatchModule
 
         progress?.Invoke($"building {FileStem(request.Name)}.ko");
         var env = new Dictionary<string, string?>(KernelTree.KbuildEnvironment);
-        Tool.Run("make", ["-C", headers, "M=" + workDir, "-j" + Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture),
-                "CC=" + request.Target.Compiler, "modules"],
-            workDir, progress is null ? null : l => progress(l.Trim()), errorId: KernelErrors.ModuleBuildFailed,
-            what: $"building {FileStem(request.Name)}.ko", environment: env, cancellationToken: cancellationToken);
+        ProcessRunner.RunChecked(new ProcessSpec("make", ["-C", headers, "M=" + workDir, "-j" + Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture),
+                "CC=" + request.Target.Compiler, "modules"])
+        {
+            WorkingDirectory = workDir,
+            OnStdoutLine = progress is null ? null : l => progress(l.Trim()),
+            Environment = env,
+        }, KernelErrors.ModuleBuildFailed, $"building {FileStem(request.Name)}.ko", cancellationToken: cancellationToken);
 
         var ko = Path.Combine(workDir, FileStem(request.Name) + ".ko");
         if (!File.Exists(ko))
@@ -173,7 +176,7 @@ public static class LivepatchModule
     /// <summary>Reads a module's <c>.modinfo</c> with <c>modinfo</c> (key → values in order).</summary>
     public static IReadOnlyDictionary<string, IReadOnlyList<string>> ReadInfo(string koPath)
     {
-        var result = Tool.Run("modinfo", ["-0", koPath], errorId: KernelErrors.ModuleCheckFailed, what: $"modinfo {koPath}");
+        var result = ProcessRunner.RunChecked(new ProcessSpec("modinfo", ["-0", koPath]), KernelErrors.ModuleCheckFailed, $"modinfo {koPath}");
         var info = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         foreach (var field in result.Stdout.Split('\0'))
         {

@@ -19,11 +19,11 @@ public static class DiskImage
         if (populateFrom is not null)
             args.AddRange(["-d", populateFrom]);
         args.Add(path);
-        var (code, stdout, stderr) = HostTool.Run(HostTool.Find("mkfs.ext4"), [.. args]);
-        if (code != 0)
+        var r = ProcessRunner.Run(new ProcessSpec(ProcessRunner.Find("mkfs.ext4"), args));
+        if (r.ExitCode != 0)
         {
             File.Delete(path);
-            throw new LivegraftException(ExitCode.HostFailure, "LG0707", $"mkfs.ext4 failed ({code}): {(stderr + stdout).Trim()} (install e2fsprogs)", path);
+            throw new LivegraftException(ExitCode.HostFailure, "LG0707", $"mkfs.ext4 failed ({r.ExitCode}): {(r.Stderr + r.Stdout).Trim()} (install e2fsprogs)", path);
         }
     }
 }

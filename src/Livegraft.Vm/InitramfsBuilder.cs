@@ -133,10 +133,11 @@ public sealed class InitramfsBuilder
     /// path busybox itself names (<c>busybox --list-full</c>); existing entries win.</summary>
     public InitramfsBuilder AddBusybox(string hostBusybox = "/bin/busybox")
     {
-        var (code, list, err) = HostTool.Run(hostBusybox, "--list-full");
-        if (code != 0)
-            throw new LivegraftException(ExitCode.HostFailure, "LG0700", $"{hostBusybox} --list-full failed: {err.Trim()} (install busybox-static)");
-        if (HostTool.Run(HostTool.Find("ldd"), hostBusybox).Stdout.Contains("=>", StringComparison.Ordinal))
+        var listing = ProcessRunner.Run(new ProcessSpec(hostBusybox, ["--list-full"]));
+        if (listing.ExitCode != 0)
+            throw new LivegraftException(ExitCode.HostFailure, "LG0700", $"{hostBusybox} --list-full failed: {listing.Stderr.Trim()} (install busybox-static)");
+        var list = listing.Stdout;
+        if (ProcessRunner.Run(new ProcessSpec(ProcessRunner.Find("ldd"), [hostBusybox])).Stdout.Contains("=>", StringComparison.Ordinal))
             throw new LivegraftException(ExitCode.HostFailure, "LG0700", $"{hostBusybox} is dynamically linked; install busybox-static");
         AddFile(hostBusybox, "/bin/busybox", 0x1ED);
         foreach (var applet in list.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -186,8 +187,9 @@ public sealed class InitramfsBuilder
     /// <summary>The shared libraries and loader <c>ldd</c> lists for <paramref name="hostPath"/>; empty for static executables.</summary>
     public static IReadOnlyList<string> SharedLibraries(string hostPath)
     {
-        var (code, stdout, stderr) = HostTool.Run(HostTool.Find("ldd"), hostPath);
-        var text = stdout + stderr;
+        var ldd = ProcessRunner.Run(new ProcessSpec(ProcessRunner.Find("ldd"), [hostPath]));
+        var (code, stdout) = (ldd.ExitCode, ldd.Stdout);
+        var text = stdout + ldd.Stderr;
         if (text.Contains("not a dynamic executable", StringComparison.Ordinal) || text.Contains("statically linked", StringComparison.Ordinal))
             return [];
         if (code != 0)

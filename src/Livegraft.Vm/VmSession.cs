@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
@@ -32,8 +31,8 @@ public sealed class VmSession : IDisposable
     private readonly StringBuilder _log = new();
     private readonly StringBuilder _qemuStderr = new();
     private readonly string _workDir;
-    private Process? _qemu;
-    private Process? _guard;
+    private RunningProcess? _qemu;
+    private RunningProcess? _guard;
     private StreamWriter? _logFile;
     private string _nonce = "";
     private int _generation;
@@ -267,47 +266,21 @@ public sealed class VmSession : IDisposable
         var append = $"console=ttyS0 nokaslr panic=-1 quiet lg.nonce={_nonce}";
         if (!string.IsNullOrWhiteSpace(o.KernelParameters))
             append += " " + o.KernelParameters.Trim();
-        var psi = new ProcessStartInfo(o.Qemu)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = new UTF8Encoding(false),
-            StandardErrorEncoding = new UTF8Encoding(false),
-            StandardInputEncoding = new UTF8Encoding(false),
-        };
         // -serial stdio instead of -nographic's mon:stdio: the monitor mux would treat a 0x01 byte
         // as its escape key. -nodefaults drops the NIC (and its option ROM) and the VGA card.
-        string[] args =
+        List<string> args =
         [
             "-accel", "tcg", "-m", o.MemoryMiB.ToString(CultureInfo.InvariantCulture), "-smp", o.Cpus.ToString(CultureInfo.InvariantCulture),
             "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
             "-kernel", o.Kernel.KernelImage, "-initrd", InitramfsPath, "-append", append,
         ];
-        foreach (var a in args)
-            psi.ArgumentList.Add(a);
         if (o.Cpu is not null)
-        {
-            psi.ArgumentList.Add("-cpu");
-            psi.ArgumentList.Add(o.Cpu);
-        }
+            args.AddRange(["-cpu", o.Cpu]);
         foreach (var disk in o.Disks)
-        {
-            psi.ArgumentList.Add("-drive");
-            psi.ArgumentList.Add($"file={Path.GetFullPath(disk).Replace(",", ",,", StringComparison.Ordinal)},if=virtio,format=raw");
-        }
+            args.AddRange(["-drive", $"file={Path.GetFullPath(disk).Replace(",", ",,", StringComparison.Ordinal)},if=virtio,format=raw"]);
         Report($"booting {o.Kernel.Release}");
         var sw = Stopwatch.StartNew();
-        Process qemu;
-        try
-        {
-            qemu = Process.Start(psi)!;
-        }
-        catch (Win32Exception e)
-        {
-            throw new LivegraftException(ExitCode.HostFailure, "LG0700", $"cannot run {o.Qemu}: {e.Message} (install qemu-system-x86)");
-        }
+        var qemu = ProcessRunner.Start(new ProcessSpec(o.Qemu, args) { CLocale = false });
         int generation;
         lock (_gate)
         {
@@ -317,10 +290,8 @@ public sealed class VmSession : IDisposable
             _consumed = _log.Length;
             _qemuStderr.Clear();
         }
-        qemu.StandardInput.AutoFlush = true;
-        qemu.StandardInput.NewLine = "\n";
-        StartReader(qemu.StandardOutput, generation, toLog: true);
-        StartReader(qemu.StandardError, generation, toLog: false);
+        StartReader(qemu.Stdout, generation, toLog: true);
+        StartReader(qemu.Stderr, generation, toLog: false);
         _guard = StartGuard(qemu.Id);
         var ready = $"@@LG-READY:{_nonce}@@";
         var deadline = DateTime.UtcNow + o.BootTimeout;
@@ -378,7 +349,7 @@ public sealed class VmSession : IDisposable
 
     /// <summary>A host shell that kills QEMU and removes the temporary directory if this process
     /// dies without disposing (SIGKILL, a crashed test host): nothing is left running.</summary>
-    private Process? StartGuard(int qemuPid)
+    private RunningProcess? StartGuard(int qemuPid)
     {
         const string script = """
             while kill -0 "$2" 2>/dev/null; do
@@ -386,14 +357,12 @@ public sealed class VmSession : IDisposable
                 sleep 1
             done
             """;
-        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-c", script, "livegraft-vm-guard", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), qemuPid.ToString(CultureInfo.InvariantCulture), _workDir })
-            psi.ArgumentList.Add(a);
         try
         {
-            return Process.Start(psi);
+            return ProcessRunner.Start(new ProcessSpec("/bin/sh",
+                ["-c", script, "livegraft-vm-guard", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), qemuPid.ToString(CultureInfo.InvariantCulture), _workDir]));
         }
-        catch (Win32Exception)
+        catch (LivegraftException)
         {
             return null; // No /bin/sh: Dispose and ProcessExit still clean up.
         }
@@ -401,7 +370,7 @@ public sealed class VmSession : IDisposable
 
     private void StopProcesses()
     {
-        Process? qemu, guard;
+        RunningProcess? qemu, guard;
         lock (_gate)
         {
             qemu = _qemu;
@@ -412,22 +381,8 @@ public sealed class VmSession : IDisposable
             _generation++;
             Monitor.PulseAll(_gate);
         }
-        foreach (var p in new[] { qemu, guard })
-        {
-            if (p is null)
-                continue;
-            try
-            {
-                if (!p.HasExited)
-                    p.Kill(entireProcessTree: true);
-                p.WaitForExit(5000);
-            }
-            catch (InvalidOperationException)
-            {
-                // Already exited and reaped.
-            }
-            p.Dispose();
-        }
+        qemu?.Dispose();
+        guard?.Dispose();
     }
 
     private string NextId() => (++_seq).ToString(CultureInfo.InvariantCulture);
@@ -451,7 +406,7 @@ public sealed class VmSession : IDisposable
             throw Failure("LG0702", "the VM is not running");
         try
         {
-            qemu.StandardInput.Write(text);
+            qemu.Stdin.Write(text);
         }
         catch (IOException)
         {

@@ -1,11 +1,7 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using Livegraft.Elf;
 
 namespace Livegraft.Diff.Tests;
-
-/// <summary>Output of a host tool run.</summary>
-public sealed record ToolResult(int ExitCode, string Stdout, string Stderr);
 
 /// <summary>Compiles the C fixtures with kernel-like flags, once per case and test run.</summary>
 public static class FixtureBuild
@@ -67,23 +63,17 @@ public static class FixtureBuild
     }
 
     /// <summary>Runs a host tool with the C locale.</summary>
-    public static ToolResult Run(string file, IEnumerable<string> args, string? workingDirectory = null)
+    public static ProcessResult Run(string file, IEnumerable<string> args, string? workingDirectory = null)
     {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args)
-            psi.ArgumentList.Add(a);
-        if (workingDirectory is not null)
-            psi.WorkingDirectory = workingDirectory;
-        psi.Environment["LC_ALL"] = "C";
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(2)))
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        try
         {
-            p.Kill(entireProcessTree: true);
-            Assert.Fail($"{file} {string.Join(' ', args)} timed out");
+            return ProcessRunner.Run(new ProcessSpec(file, [.. args]) { WorkingDirectory = workingDirectory }, timeout.Token);
         }
-        p.WaitForExit();
-        return new ToolResult(p.ExitCode, stdout.Result, stderr.Result);
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"{file} {string.Join(' ', args)} timed out");
+            throw;
+        }
     }
 }

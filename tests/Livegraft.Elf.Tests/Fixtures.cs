@@ -1,13 +1,9 @@
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using Livegraft.Kernel;
 
 namespace Livegraft.Elf.Tests;
-
-/// <summary>Output of a host tool run.</summary>
-internal sealed record ToolResult(int ExitCode, string Stdout, string Stderr);
 
 /// <summary>Paths to real inputs: the reference kernel's image package, its prepared tree and
 /// objects compiled at test time. Everything expensive is built once and cached in Livegraft's cache.</summary>
@@ -123,17 +119,9 @@ internal static class Fixtures
         try
         {
             File.WriteAllBytes(xz, image[(0x200 + at)..]);
-            var psi = new ProcessStartInfo("xz") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in new[] { "-dc", "--single-stream", xz })
-                psi.ArgumentList.Add(a);
-            using (var p = Process.Start(psi)!)
-            using (var output = File.Create(tmp))
-            {
-                var err = p.StandardError.ReadToEndAsync();
-                p.StandardOutput.BaseStream.CopyTo(output);
-                p.WaitForExit();
-                Assert.True(p.ExitCode == 0, "xz failed: " + err.Result);
-            }
+            var r = ProcessRunner.Run(new ProcessSpec("xz", ["-dc", "--single-stream", xz]) { BinaryStdout = true });
+            Assert.True(r.ExitCode == 0, "xz failed: " + r.Stderr);
+            File.WriteAllBytes(tmp, r.StdoutBytes);
             var head = new byte[4];
             using (var f = File.OpenRead(tmp))
                 f.ReadExactly(head);
@@ -149,24 +137,18 @@ internal static class Fixtures
     }
 
     /// <summary>Runs a tool, capturing its output; fails the test on timeout.</summary>
-    public static ToolResult Run(string file, IEnumerable<string> args, string? workingDirectory = null, TimeSpan? timeout = null)
+    public static ProcessResult Run(string file, IEnumerable<string> args, string? workingDirectory = null, TimeSpan? timeout = null)
     {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args)
-            psi.ArgumentList.Add(a);
-        if (workingDirectory is not null)
-            psi.WorkingDirectory = workingDirectory;
-        psi.Environment["LC_ALL"] = "C";
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(timeout ?? TimeSpan.FromMinutes(5)))
+        using var limit = new CancellationTokenSource(timeout ?? TimeSpan.FromMinutes(5));
+        try
         {
-            p.Kill(entireProcessTree: true);
-            Assert.Fail($"{file} {string.Join(' ', args)} timed out");
+            return ProcessRunner.Run(new ProcessSpec(file, [.. args]) { WorkingDirectory = workingDirectory }, limit.Token);
         }
-        p.WaitForExit();
-        return new ToolResult(p.ExitCode, stdout.Result, stderr.Result);
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"{file} {string.Join(' ', args)} timed out");
+            throw;
+        }
     }
 
     /// <summary>Compiles C source with gcc-12 into an object cached by content, and returns its path.

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 
 namespace Livegraft.Host.Tests;
 
@@ -80,14 +79,9 @@ public sealed class BuiltModules
         Directory = System.IO.Directory.CreateTempSubdirectory("livegraft-host-fixtures-").FullName;
         foreach (var file in System.IO.Directory.GetFiles(TestPaths.FixtureSources))
             File.Copy(file, Path.Combine(Directory, Path.GetFileName(file)));
-        var psi = new ProcessStartInfo("make", ["-s", "-C", headers, "M=" + Directory, "modules"])
-        { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var make = Process.Start(psi)!;
-        var stderr = make.StandardError.ReadToEndAsync();
-        make.StandardOutput.ReadToEnd();
-        make.WaitForExit();
+        var make = ProcessRunner.Run(new ProcessSpec("make", ["-s", "-C", headers, "M=" + Directory, "modules"]));
         if (make.ExitCode != 0)
-            Error = "kbuild failed: " + stderr.Result;
+            Error = "kbuild failed: " + make.Stderr;
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
             try

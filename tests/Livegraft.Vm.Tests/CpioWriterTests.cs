@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.IO.Compression;
 using System.Text;
 
@@ -117,14 +116,8 @@ public sealed class CpioWriterTests
 
     private static string Cpio(string workDir, params string[] args)
     {
-        var psi = new ProcessStartInfo("cpio") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workDir };
-        foreach (var a in args)
-            psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        var stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"cpio {string.Join(' ', args)}: {stderr.Result}");
-        return stdout;
+        var p = ProcessRunner.Run(new ProcessSpec("cpio", args) { WorkingDirectory = workDir });
+        Assert.True(p.ExitCode == 0, $"cpio {string.Join(' ', args)}: {p.Stderr}");
+        return p.Stdout;
     }
 }

@@ -36,12 +36,9 @@ public sealed class VmFixture : IDisposable
     {
         var source = StandInPath + ".c";
         File.WriteAllText(source, "#include <stdio.h>\nint main(int argc, char **argv) { printf(\"native stand-in %d\\n\", argc); return 0; }\n");
-        var psi = new System.Diagnostics.ProcessStartInfo("gcc", ["-O1", "-o", StandInPath, source]) { RedirectStandardError = true };
-        using var gcc = System.Diagnostics.Process.Start(psi)!;
-        var err = gcc.StandardError.ReadToEnd();
-        gcc.WaitForExit();
+        var gcc = ProcessRunner.Run(new ProcessSpec("gcc", ["-O1", "-o", StandInPath, source]));
         File.Delete(source);
-        Assert.True(gcc.ExitCode == 0, "gcc: " + err);
+        Assert.True(gcc.ExitCode == 0, "gcc: " + gcc.Stderr);
         return StandInPath;
     }
 

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.IO.Compression;
 
 namespace Livegraft.Kernel.Symbols;
@@ -173,48 +172,19 @@ public static class KernelImage
 
     internal static byte[] RunDecompressor(string tool, string[] args, PayloadCompression format, ReadOnlySpan<byte> stream, uint expected, string? file, long payloadOffset)
     {
-        var psi = new ProcessStartInfo(tool)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args)
-            psi.ArgumentList.Add(a);
-        Process process;
+        ProcessResult result;
         try
         {
-            process = Process.Start(psi)!;
+            result = ProcessRunner.Run(new ProcessSpec(tool, args) { Stdin = stream.ToArray(), BinaryStdout = true, StdoutCapacity = (int)Math.Min(expected, int.MaxValue / 2) });
         }
-        catch (System.ComponentModel.Win32Exception e)
+        catch (LivegraftException e) when (e.Diagnostics[0].Id == CoreErrors.CannotRun)
         {
             throw new LivegraftException(ExitCode.HostFailure, SymbolErrors.DecompressorMissing,
-                $"the kernel payload is {format}-compressed and '{tool}' cannot be run ({e.Message}); install it (scripts/install-deps)", file, $"0x{payloadOffset:x}");
+                $"the kernel payload is {format}-compressed and '{tool}' cannot be run ({e.Diagnostics[0].Message}); install it (scripts/install-deps)", file, $"0x{payloadOffset:x}");
         }
-        using (process)
-        {
-            var input = stream.ToArray();
-            var writer = Task.Run(() =>
-            {
-                try
-                {
-                    process.StandardInput.BaseStream.Write(input);
-                    process.StandardInput.Close();
-                }
-                catch (IOException)
-                {
-                    // The tool quit early; its exit status says why.
-                }
-            });
-            var stderr = process.StandardError.ReadToEndAsync();
-            var output = ReadAll(process.StandardOutput.BaseStream, expected);
-            process.WaitForExit();
-            writer.Wait();
-            if (process.ExitCode != 0)
-                throw SymbolErrors.Invalid(SymbolErrors.DecompressionFailed,
-                    $"{tool} {string.Join(' ', args)} failed on the {format} payload ({process.ExitCode}): {stderr.Result.Trim()}", file, payloadOffset);
-            return output;
-        }
+        if (result.ExitCode != 0)
+            throw SymbolErrors.Invalid(SymbolErrors.DecompressionFailed,
+                $"{tool} {string.Join(' ', args)} failed on the {format} payload ({result.ExitCode}): {result.Stderr.Trim()}", file, payloadOffset);
+        return result.StdoutBytes;
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 
 namespace Livegraft.Kernel.Tests.Integration;
 
@@ -62,15 +61,9 @@ internal static class Scratch
 
     public static string Run(string file, IEnumerable<string> args)
     {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-            psi.ArgumentList.Add(a);
-        psi.Environment.Remove("MAKEFLAGS");
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        var output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', psi.ArgumentList)} failed:\n{err.Result}\n{output}");
-        return output;
+        var spec = new ProcessSpec(file, [.. args]) { Environment = new Dictionary<string, string?> { ["MAKEFLAGS"] = null } };
+        var p = ProcessRunner.Run(spec);
+        Assert.True(p.ExitCode == 0, $"{spec.Display} failed:\n{p.Stderr}\n{p.Stdout}");
+        return p.Stdout;
     }
 }

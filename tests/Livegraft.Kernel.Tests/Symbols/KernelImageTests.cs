@@ -145,16 +145,7 @@ public class KernelImageTests
 
     private static byte[] Tool(string tool, string[] args, byte[] input)
     {
-        var psi = new System.Diagnostics.ProcessStartInfo(tool) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in args)
-            psi.ArgumentList.Add(a);
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        var writer = Task.Run(() => { p.StandardInput.BaseStream.Write(input); p.StandardInput.Close(); });
-        using var output = new MemoryStream();
-        p.StandardOutput.BaseStream.CopyTo(output);
-        p.WaitForExit();
-        writer.Wait();
-        return output.ToArray();
+        return ProcessRunner.Run(new ProcessSpec(tool, args) { Stdin = input, BinaryStdout = true }).StdoutBytes;
     }
 }
 

@@ -13,8 +13,6 @@ public enum ExitCode
     HostFailure = 3,
     /// <summary>The target is not what the patch was built for.</summary>
     VerificationFailed = 4,
-    /// <summary><c>diff --exit-code</c> found changes.</summary>
-    ChangesFound = 10,
 }
 
 /// <summary>How bad a diagnostic is.</summary>
