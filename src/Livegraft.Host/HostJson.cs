@@ -88,8 +88,9 @@ public static class HostJson
             w.WriteNull("transitionPatch");
         else
             w.WriteString("transitionPatch", s.TransitionPatch);
-        WritePatches(w, s.Patches);
+        WritePatches(w, s.Patches, p => s.Updates.Find(p, s.Kernel.Release));
         WriteBlockers(w, s.Blockers);
+        Repository.FleetJson.WriteStatusFields(w, s);
         WriteDiagnostics(w, s.Diagnostics);
         w.WriteEndObject();
     }
@@ -184,7 +185,7 @@ public static class HostJson
         w.WriteEndObject();
     }
 
-    private static void WritePatches(Utf8JsonWriter w, IReadOnlyList<LoadedPatch> patches)
+    private static void WritePatches(Utf8JsonWriter w, IReadOnlyList<LoadedPatch> patches, Func<string, Repository.KnownPatch?>? origin = null)
     {
         w.WriteStartArray("patches");
         foreach (var p in patches)
@@ -217,6 +218,8 @@ public static class HostJson
                 w.WriteEndObject();
             }
             w.WriteEndArray();
+            if (origin is not null)
+                Repository.FleetJson.WriteOrigin(w, origin(p.Name));
             w.WriteEndObject();
         }
         w.WriteEndArray();

@@ -74,10 +74,10 @@ public sealed class KernelModuleFile
 
     /// <summary>Whether the patch is an atomic replace (cumulative-patches.rst), when the build recorded it
     /// as <c>livegraft.replace</c>; null when unknown.</summary>
-    public bool? Replace => Get("livegraft.replace") switch { "Y" or "1" or "true" => true, "N" or "0" or "false" => false, _ => null };
+    public bool? Replace => (Get("livegraft.replace") ?? Get("livegraft_replace")) switch { "Y" or "1" or "true" => true, "N" or "0" or "false" => false, _ => null };
 
     /// <summary>Build id (hex) of the kernel the patch was built against, when the build recorded it.</summary>
-    public string? RecordedKernelBuildId => Get("livegraft.kernel_build_id");
+    public string? RecordedKernelBuildId => Get("livegraft.kernel_build_id") ?? Get("livegraft_kernel_build_id");
 
     /// <summary>The klp objects the module relocates against, from its klp sections and symbols (a patch of
     /// <c>vmlinux</c> without klp relocations does not show here: the object list lives in .data).</summary>

@@ -71,9 +71,13 @@ public sealed class LivepatchManager
     /// </summary>
     public LoadResult Load(string path, TransitionOptions options)
     {
+        // First of all: with trusted keys configured, an unsigned or tampered file goes no further (docs/fleet.md).
+        var signedBy = Repository.TrustStore.Read(_paths).RequireSigned(path);
         var (ko, warnings) = Verify(path);
         var diagnostics = new List<Diagnostic>(warnings);
         var progress = options.Progress;
+        if (signedBy is not null)
+            progress?.Invoke($"{Path.GetFileName(path)}: signed by trusted key {signedBy.Id}");
         foreach (var w in warnings)
             progress?.Invoke(w.ToString());
         if (!_sysfs.Supported)
@@ -243,7 +247,10 @@ public sealed class LivepatchManager
                 "not root: the patch state and kernel stack of other users' tasks are unreadable, so the tasks not yet switched " +
                 "may be missing and a stalled transition shows as in-transition; run status as root to see them")];
         }
-        return new HostStatus(kernel, effective, patches, transition?.Name, blockers, verdict, _sysfs.Supported) { Diagnostics = notes };
+        var updates = Repository.UpdateRecord.Read(_paths, out var recordWarning);
+        if (recordWarning is not null)
+            notes = [.. notes, recordWarning];
+        return new HostStatus(kernel, effective, patches, transition?.Name, blockers, verdict, _sysfs.Supported) { Diagnostics = notes, Updates = updates };
     }
 
     private readonly record struct FollowResult(bool Completed, bool Signalled, IReadOnlyList<BlockingTask> Blockers);

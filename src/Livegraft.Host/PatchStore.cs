@@ -75,6 +75,8 @@ public sealed class PatchStore
     /// </summary>
     public InstalledPatch Install(string modulePath)
     {
+        // Before anything is read or stored: with trusted keys configured, only a signed patch is kept (docs/fleet.md).
+        var signedBy = Repository.TrustStore.Read(_paths).RequireSigned(modulePath);
         var ko = KernelModuleFile.Read(modulePath);
         if (!ko.HasThisModule || !ko.IsLivepatch)
             throw new LivegraftException(ExitCode.InvalidInput, "LG0502", "not a livepatch module (.modinfo has no livepatch=Y)", modulePath);
@@ -93,6 +95,8 @@ public sealed class PatchStore
             throw new LivegraftException(ExitCode.InvalidInput, "LG0531", "module file changed while it was being installed", modulePath);
         // Sidecar first: a crash between the two renames leaves a sidecar without module, which List ignores.
         WriteAtomic(target + ".sha256", Encoding.UTF8.GetBytes($"{ko.Sha256}  {Path.GetFileName(target)}\n"));
+        if (signedBy is not null)
+            WriteAtomic(target + Repository.DetachedSignature.Suffix, File.ReadAllBytes(modulePath + Repository.DetachedSignature.Suffix));
         WriteAtomic(target, bytes);
         foreach (var old in existing.Where(p => p.Name == ko.Name))
             Delete(old);
@@ -241,6 +245,7 @@ public sealed class PatchStore
     {
         File.Delete(p.Path);
         File.Delete(p.Path + ".sha256");
+        File.Delete(p.Path + Repository.DetachedSignature.Suffix);
     }
 
     private static string? ReadSidecar(string file)
@@ -250,25 +255,7 @@ public sealed class PatchStore
         return hash is { Length: 64 } ? hash.ToLowerInvariant() : null;
     }
 
-    /// <summary>Writes to a temp file in the same directory, flushes it to disk, then renames over the target.</summary>
-    private static void WriteAtomic(string path, byte[] bytes)
-    {
-        var temp = path + ".tmp-" + Environment.ProcessId;
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-            {
-                stream.Write(bytes);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, path, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            File.Delete(temp);
-            throw new LivegraftException(ExitCode.HostFailure, "LG0534", "cannot write: " + e.Message, path);
-        }
-    }
+    private static void WriteAtomic(string path, byte[] bytes) => HostFiles.WriteAtomic(path, bytes, errorId: "LG0534");
 
     private string StoreOwner => $"{_paths.State} and {_paths.SystemdUnits} belong to root";
 

@@ -89,4 +89,7 @@ public sealed record HostStatus(RunningKernel Kernel, string EffectiveVersion, I
 {
     /// <summary>Notes on what could not be seen (a non-root caller during a transition).</summary>
     public IReadOnlyList<Diagnostic> Diagnostics { get; init; } = [];
+
+    /// <summary>What <c>update</c> recorded: repository versions and fixes of the patches, the last check (docs/fleet.md).</summary>
+    public Repository.UpdateRecord Updates { get; init; } = Repository.UpdateRecord.Empty;
 }

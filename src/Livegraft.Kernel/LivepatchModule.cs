@@ -101,6 +101,9 @@ public static class LivepatchModule
     public const string InfoKernel = "livegraft_kernel";
     /// <summary><c>.modinfo</c> key listing the patched objects.</summary>
     public const string InfoObjects = "livegraft_objects";
+    /// <summary><c>.modinfo</c> key recording <c>klp_patch.replace</c> (<c>Y</c>/<c>N</c>), which a repository
+    /// publishes as "cumulative" (docs/fleet.md).</summary>
+    public const string InfoReplace = "livegraft_replace";
 
     // MODULE_NAME_LEN is 64 - sizeof(unsigned long) = 56, including the NUL.
     private const int ModuleNameMax = 55;
@@ -358,6 +361,7 @@ public static class LivepatchModule
         if (request.PatchSha256 is not null)
             info.Add((InfoPatchSha256, request.PatchSha256));
         info.Add((InfoObjects, string.Join(',', request.Objects.Select(o => KlpObjectName(o.Name)))));
+        info.Add((InfoReplace, request.Replace ? "Y" : "N"));
         foreach (var (k, v) in request.ExtraInfo.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             info.Add((k, v));
         foreach (var (k, v) in info)
