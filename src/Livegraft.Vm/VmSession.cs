@@ -235,17 +235,20 @@ public sealed class VmSession : IDisposable
         var b = InitramfsBuilder.CreateDefault(modules, o.Kernel.Release);
         foreach (var m in o.Modules)
             b.AddModule(m);
-        if (o.Disks.Count > 0)
+        var diskCount = o.Disks.Count + o.ReadOnlyDisks.Count;
+        if (diskCount > 0)
         {
             // CONFIG_VIRTIO_PCI=m and CONFIG_VIRTIO_BLK=m: no /dev/vda until both are loaded.
             foreach (var m in new[] { "virtio_pci", "virtio_blk", "ext4" })
                 b.AddModule(m);
             // The disks register asynchronously after the driver binds; wait (up to 10 s) for each
             // node so the first command can mount without racing the probe.
-            var last = $"/dev/vd{(char)('a' + o.Disks.Count - 1)}";
+            var last = $"/dev/vd{(char)('a' + diskCount - 1)}";
             b.AddInitHook("10-virtio-blk",
                 $"modprobe virtio_pci; modprobe virtio_blk\ni=0; while [ ! -b {last} ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n");
         }
+        if (o.SshPort is not null)
+            GuestSsh.Configure(b, o);
         foreach (var f in o.Files)
             b.AddFile(f.HostPath, f.GuestPath, f.Mode);
         foreach (var (guest, host) in o.Executables)
@@ -278,6 +281,10 @@ public sealed class VmSession : IDisposable
             args.AddRange(["-cpu", o.Cpu]);
         foreach (var disk in o.Disks)
             args.AddRange(["-drive", $"file={Path.GetFullPath(disk).Replace(",", ",,", StringComparison.Ordinal)},if=virtio,format=raw"]);
+        foreach (var disk in o.ReadOnlyDisks)
+            args.AddRange(["-drive", $"file={Path.GetFullPath(disk).Replace(",", ",,", StringComparison.Ordinal)},if=virtio,format=raw,readonly=on"]);
+        if (o.SshPort is { } port)
+            args.AddRange(GuestSsh.QemuArguments(port));
         Report($"booting {o.Kernel.Release}");
         var sw = Stopwatch.StartNew();
         var qemu = ProcessRunner.Start(new ProcessSpec(o.Qemu, args) { CLocale = false });

@@ -6,7 +6,8 @@ using Livegraft.Vm;
 
 namespace Livegraft.Cli.Commands;
 
-/// <summary><c>livegraft vm [--kernel RELEASE] [--file PATH]... [--module NAME]... [--disk IMG]... [--append PARAMS] [--timeout 120s] [--json] -- CMD</c>.</summary>
+/// <summary><c>livegraft vm [--kernel RELEASE] [--file PATH]... [--module NAME]... [--disk IMG]... [--ro-disk IMG]...
+/// [--ssh-port PORT --authorized-key FILE...] [--append PARAMS] [--timeout 120s] [--json] -- CMD</c>.</summary>
 internal static class VmCommand
 {
     /// <summary>Builds the command.</summary>
@@ -17,13 +18,16 @@ internal static class VmCommand
         var files = new Option<string[]>("--file") { Description = "Host file to copy into the command's working directory (/root); repeatable.", AllowMultipleArgumentsPerToken = false };
         var modules = new Option<string[]>("--module") { Description = "Kernel module to include, with its dependencies (modprobe it in the command); repeatable." };
         var disks = new Option<string[]>("--disk") { Description = "Raw disk image to attach as /dev/vda, /dev/vdb, ...; repeatable." };
+        var roDisks = new Option<string[]>("--ro-disk") { Description = "Raw disk image to attach read-only after the --disk ones; repeatable." };
+        var ssh = new Option<int?>("--ssh-port") { Description = "Run an SSH server (dropbear) in the guest, reachable only at 127.0.0.1:PORT; the guest gets no other network." };
+        var keys = new Option<string[]>("--authorized-key") { Description = "Public key file (authorized_keys lines) that may log in as root over --ssh-port; repeatable." };
         var append = new Option<string?>("--append") { Description = "Extra kernel command-line parameters." };
         var timeout = new Option<string>("--timeout") { Description = "Command timeout (default 120s); the guest kills the command then.", DefaultValueFactory = _ => "120s" };
         var consoleLog = new Option<string?>("--console-log") { Description = "Append the guest's whole console output to this file." };
         var json = Cli.JsonOption();
         var vm = new Command("vm", "Boot a throwaway QEMU guest of a kernel release, run one shell command in it, exit with its status.");
         vm.Arguments.Add(command);
-        foreach (var o in new Option[] { kernel, files, modules, disks, append, timeout, consoleLog, json })
+        foreach (var o in new Option[] { kernel, files, modules, disks, roDisks, ssh, keys, append, timeout, consoleLog, json })
             vm.Options.Add(o);
         vm.SetAction(parse =>
         {
@@ -46,6 +50,11 @@ internal static class VmCommand
                     options.Modules.Add(m);
                 foreach (var d in parse.GetValue(disks) ?? [])
                     options.Disks.Add(d);
+                foreach (var d in parse.GetValue(roDisks) ?? [])
+                    options.ReadOnlyDisks.Add(d);
+                options.SshPort = parse.GetValue(ssh);
+                foreach (var k in parse.GetValue(keys) ?? [])
+                    options.AuthorizedKeys.Add(File.Exists(k) ? File.ReadAllText(k) : throw new LivegraftException(ExitCode.InvalidInput, "LG0710", "public key file not found", k));
 
                 using var session = VmSession.Start(options, Progress);
                 Progress("running");

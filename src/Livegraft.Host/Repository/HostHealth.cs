@@ -46,7 +46,8 @@ public sealed record HealthReport(HealthMark Mark, HealthMark? Since, IReadOnlyL
 /// <summary>
 /// The kernel side of a rollout's health check (docs/fleet.md, "Health checks"): no transition under
 /// way or stalled, the expected patches in force, no Oops, BUG or WARNING in the kernel log and no
-/// taint flag other than K since a baseline mark. The operator's own check command runs beside it.
+/// taint flag since a baseline mark other than K and those the loaded patch modules carry themselves
+/// (O and E for an out-of-tree, unsigned module). The operator's own check command runs beside it.
 /// </summary>
 public static partial class HostHealth
 {
@@ -108,10 +109,15 @@ public static partial class HostHealth
                 if (alarms.Count > 0)
                     diagnostics.Add(new Diagnostic(FleetErrors.KernelLogError, Severity.Error, $"the kernel logged {alarms[0]}" + (alarms.Count > 1 ? $" (and {alarms.Count - 1} more)" : "")));
             }
-            var fresh = status.Kernel.Tainted & ~since.Tainted & ~LivepatchTaint;
+            // Expected: K, and what the patch modules carry themselves (/sys/module/<name>/taint: an
+            // out-of-tree, unsigned livepatch module also brings O and E when it loads).
+            var expected = LivepatchTaint;
+            foreach (var letter in status.Patches.SelectMany(p => p.Taint))
+                expected |= TaintFlag.All.Where(f => f.Letter == letter).Aggregate(0UL, (m, f) => m | (1UL << f.Bit));
+            var fresh = status.Kernel.Tainted & ~since.Tainted & ~expected;
             var flags = TaintFlag.Decode(fresh);
             checks.Add(new HealthCheckItem("taint", fresh == 0,
-                fresh == 0 ? $"no new taint besides K (now '{status.Kernel.TaintLetters}')" : $"new taint: {TaintFlag.Letters(fresh)}",
+                fresh == 0 ? $"no new taint besides K and the patch modules' own (now '{status.Kernel.TaintLetters}')" : $"new taint: {TaintFlag.Letters(fresh)}",
                 flags.Select(f => $"{f.Letter}: {f.Description}").ToList()));
             if (fresh != 0)
                 diagnostics.Add(new Diagnostic(FleetErrors.NewTaint, Severity.Error,
