@@ -145,9 +145,7 @@ public sealed class RepositoryTests
     {
         public FakeHost(bool trustKey = true)
         {
-            Tree.Write("proc/sys/kernel/osrelease", "6.1.0-56-amd64\n");
-            Tree.Write("sys/kernel/notes", Notes(BuildId));
-            Directory.CreateDirectory(Path.Combine(Tree.Root, "sys", "kernel", "livepatch"));
+            Tree = VerifyAndStoreTests.Host(BuiltModules.Release, BuildId);
             Tree.Write("proc/modules", "");
             (KeyFile, var pub, _) = PatchRepository.GenerateKey(Path.Combine(Tree.Root, "fleet"));
             if (trustKey)
@@ -157,7 +155,7 @@ public sealed class RepositoryTests
             Patch = PatchRepository.Add(Repo, new PublishRequest(BuiltModules.Get()["lg-sample.ko"], KeyFile) { KernelBuildId = BuildId, Functions = [] });
         }
 
-        public TempTree Tree { get; } = new();
+        public TempTree Tree { get; }
 
         public string KeyFile { get; }
 
@@ -183,18 +181,6 @@ public sealed class RepositoryTests
         }
 
         public void Dispose() => Tree.Dispose();
-
-        private static byte[] Notes(string hex)
-        {
-            var desc = Convert.FromHexString(hex);
-            var note = new byte[12 + 4 + desc.Length];
-            BitConverter.TryWriteBytes(note.AsSpan(0), 4);
-            BitConverter.TryWriteBytes(note.AsSpan(4), desc.Length);
-            BitConverter.TryWriteBytes(note.AsSpan(8), 3);
-            "GNU\0"u8.CopyTo(note.AsSpan(12));
-            desc.CopyTo(note.AsSpan(16));
-            return note;
-        }
     }
 
     [Fact]
