@@ -76,8 +76,10 @@ public sealed class LivepatchManager
         var (ko, warnings) = Verify(path);
         var diagnostics = new List<Diagnostic>(warnings);
         var progress = options.Progress;
+        if (signedBy is not null && signedBy.Sha256 != ko.Sha256)
+            throw new LivegraftException(ExitCode.VerificationFailed, Repository.FleetErrors.BadSignature, "the file changed after its signature was checked", path);
         if (signedBy is not null)
-            progress?.Invoke($"{Path.GetFileName(path)}: signed by trusted key {signedBy.Id}");
+            progress?.Invoke($"{Path.GetFileName(path)}: signed by trusted key {signedBy.Key.Id}");
         foreach (var w in warnings)
             progress?.Invoke(w.ToString());
         if (!_sysfs.Supported)

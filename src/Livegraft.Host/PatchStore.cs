@@ -91,12 +91,12 @@ public sealed class PatchStore
         var sequence = existing.Count == 0 ? 1 : existing.Max(p => p.Sequence) + 1;
         var target = Path.Combine(dir, $"{sequence:D4}-{ko.Name}.ko");
         var bytes = File.ReadAllBytes(modulePath);
-        if (Sha256Hash.HashHex(bytes) != ko.Sha256)
+        if (Sha256Hash.HashHex(bytes) != ko.Sha256 || (signedBy is not null && signedBy.Sha256 != ko.Sha256))
             throw new LivegraftException(ExitCode.InvalidInput, "LG0531", "module file changed while it was being installed", modulePath);
         // Sidecar first: a crash between the two renames leaves a sidecar without module, which List ignores.
         WriteAtomic(target + ".sha256", Encoding.UTF8.GetBytes($"{ko.Sha256}  {Path.GetFileName(target)}\n"));
         if (signedBy is not null)
-            WriteAtomic(target + Repository.DetachedSignature.Suffix, File.ReadAllBytes(modulePath + Repository.DetachedSignature.Suffix));
+            WriteAtomic(target + Repository.DetachedSignature.Suffix, Encoding.UTF8.GetBytes(signedBy.SignatureText));
         WriteAtomic(target, bytes);
         foreach (var old in existing.Where(p => p.Name == ko.Name))
             Delete(old);

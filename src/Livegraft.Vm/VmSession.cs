@@ -279,10 +279,8 @@ public sealed class VmSession : IDisposable
         ];
         if (o.Cpu is not null)
             args.AddRange(["-cpu", o.Cpu]);
-        foreach (var disk in o.Disks)
-            args.AddRange(["-drive", $"file={Path.GetFullPath(disk).Replace(",", ",,", StringComparison.Ordinal)},if=virtio,format=raw"]);
-        foreach (var disk in o.ReadOnlyDisks)
-            args.AddRange(["-drive", $"file={Path.GetFullPath(disk).Replace(",", ",,", StringComparison.Ordinal)},if=virtio,format=raw,readonly=on"]);
+        foreach (var (disk, readOnly) in o.Disks.Select(d => (d, false)).Concat(o.ReadOnlyDisks.Select(d => (d, true))))
+            args.AddRange(["-drive", $"file={Path.GetFullPath(disk).Replace(",", ",,", StringComparison.Ordinal)},if=virtio,format=raw" + (readOnly ? ",readonly=on" : "")]);
         if (o.SshPort is { } port)
             args.AddRange(GuestSsh.QemuArguments(port));
         Report($"booting {o.Kernel.Release}");

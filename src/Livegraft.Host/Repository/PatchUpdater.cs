@@ -178,6 +178,8 @@ public sealed class PatchUpdater
         }
         var (installed, uninstalled) = request.Install ? SyncStore(wanted, known, kernel.Release) : ([], []);
         var result = new UpdateResult("updated", ExitCode.Success, target, before, InForce(), change.Loaded, change.Unloaded, installed, uninstalled, notes);
+        if (!result.Changed)
+            result = result with { Action = "up-to-date" }; // only the cache was refilled
         progress?.Invoke($"version {target.Version} ({target.Name}) in force" + (request.Install ? " and installed for boot" : ""));
         Record(pending, result, request.Repository, index, kernel.Release);
         return result;

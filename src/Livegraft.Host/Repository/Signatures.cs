@@ -138,10 +138,11 @@ public sealed class TrustStore
 
     /// <summary>
     /// The check <c>load</c> and <c>install</c> run before anything else: when the host trusts keys,
-    /// the patch file must carry a valid <c>.sig</c> beside it. Returns the key that signed it, or null
-    /// when no key is configured (then nothing is required).
+    /// the patch file must carry a valid <c>.sig</c> beside it. Returns what was verified, or null
+    /// when no key is configured (then nothing is required). Callers compare
+    /// <see cref="SignedFile.Sha256"/> with the bytes they go on to use.
     /// </summary>
-    public PublicKey? RequireSigned(string modulePath)
+    public SignedFile? RequireSigned(string modulePath)
     {
         if (!Enforcing)
             return null;
@@ -154,7 +155,8 @@ public sealed class TrustStore
         {
             throw new LivegraftException(ExitCode.InvalidInput, "LG0500", "cannot read module file: " + e.Message, modulePath);
         }
-        return Verify(data, ReadSignature(modulePath), modulePath);
+        var text = ReadSignature(modulePath);
+        return new SignedFile(Verify(data, text, modulePath), Sha256Hash.HashHex(data), text!);
     }
 
     /// <summary>The text of <c>PATH.sig</c>, or null when there is none.</summary>
@@ -171,3 +173,9 @@ public sealed class TrustStore
         }
     }
 }
+
+/// <summary>A file whose signature verified.</summary>
+/// <param name="Key">The trusted key that signed it.</param>
+/// <param name="Sha256">SHA-256 of the bytes that were verified.</param>
+/// <param name="SignatureText">The <c>.sig</c> text, to keep beside a copy.</param>
+public sealed record SignedFile(PublicKey Key, string Sha256, string SignatureText);
