@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Livegraft.Host.Native;
+using Livegraft.Verify;
 
 namespace Livegraft.Host;
 
@@ -87,16 +88,16 @@ public sealed class LivepatchManager
         var busy = _sysfs.Patches().FirstOrDefault(p => p.Transition);
         if (busy is not null)
             throw new LivegraftException(ExitCode.HostFailure, "LG0508", $"patch {busy.Name} is in transition; only one transition runs at a time", path);
-        if (options.CodeCheck is { } check)
-        {
-            var found = check(path);
-            foreach (var d in found.Where(d => d.Severity != Severity.Error))
-                progress?.Invoke(d.ToString());
-            var errors = found.Where(d => d.Severity == Severity.Error).ToArray();
-            if (errors.Length > 0)
-                throw new LivegraftException(ExitCode.VerificationFailed, errors);
-            diagnostics.AddRange(found.Where(d => d.Severity == Severity.Warning));
-        }
+        // Run-pre verification of the running kernel's code (docs/verify.md), always: a mismatch
+        // refuses the load with exit 4 before the kernel sees the module; what cannot be checked
+        // here (lockdown, a module not loaded yet) is a note, and the module checks it itself.
+        var found = RunningKernelCode.CheckModule(path, _paths.Proc);
+        foreach (var d in found.Where(d => d.Severity != Severity.Error))
+            progress?.Invoke(d.ToString());
+        var errors = found.Where(d => d.Severity == Severity.Error).ToArray();
+        if (errors.Length > 0)
+            throw new LivegraftException(ExitCode.VerificationFailed, errors);
+        diagnostics.AddRange(found.Where(d => d.Severity == Severity.Warning));
         var before = _sysfs.Patches().Where(p => p.Registered).Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
 
         progress?.Invoke($"loading {name} ({Path.GetFileName(path)})");

@@ -1,3 +1,5 @@
+using Livegraft.Symbols;
+
 namespace Livegraft.Vm;
 
 /// <summary>
@@ -167,7 +169,7 @@ public sealed class KernelModules
     private IReadOnlyList<KeyValuePair<string, string>> Info(string name)
     {
         if (!_modinfo.TryGetValue(name, out var info))
-            _modinfo[name] = info = ModInfo.Read(Path.Combine(Directory, _pathByName[name]));
+            _modinfo[name] = info = ModuleInfo.Read(Path.Combine(Directory, _pathByName[name])).Entries;
         return info;
     }
 

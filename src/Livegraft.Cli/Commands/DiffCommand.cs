@@ -3,7 +3,7 @@ using System.Text.Json;
 using Livegraft.Diff;
 using Livegraft.Elf;
 using Livegraft.Kernel.Parent;
-using Livegraft.Kernel.Symbols;
+using Livegraft.Symbols;
 
 namespace Livegraft.Cli.Commands;
 

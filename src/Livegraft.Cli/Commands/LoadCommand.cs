@@ -1,6 +1,5 @@
 using System.CommandLine;
 using Livegraft.Host;
-using Livegraft.Kernel.Verify;
 
 namespace Livegraft.Cli.Commands;
 
@@ -50,6 +49,5 @@ internal static class LoadCommand
     {
         Timeout = Duration.Parse(timeout ?? "60s"),
         Progress = line => Console.Error.WriteLine("livegraft: " + line),
-        CodeCheck = ko => RunningKernelCode.CheckModule(ko),
     };
 }

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
-using Livegraft.Kernel.Symbols;
+using Livegraft.Symbols;
 
 namespace Livegraft.Cli.Commands;
 

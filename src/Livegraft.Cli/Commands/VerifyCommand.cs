@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Livegraft.Kernel;
 using Livegraft.Kernel.Build;
-using Livegraft.Kernel.Verify;
+using Livegraft.Verify;
 
 namespace Livegraft.Cli.Commands;
 
