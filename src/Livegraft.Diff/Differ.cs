@@ -27,6 +27,7 @@ internal sealed class DiffRun
     private readonly HashSet<string> _ignoredSections = new(StringComparer.Ordinal);
     private readonly HashSet<string> _ignoredStatics = new(StringComparer.Ordinal);
     private readonly HashSet<ElfSymbol> _promoted = new(ReferenceEqualityComparer.Instance);
+    private readonly IReadOnlyList<SpecialSection> _special;
     private readonly IReadOnlyList<SpecialSection> _filtered;
 
     public DiffRun(ElfFile orig, ElfFile patched, DiffOptions options)
@@ -36,7 +37,8 @@ internal sealed class DiffRun
         Patched = new ObjectIndex(patched, options.PatchedName ?? patched.FileName ?? "patched.o");
         Result = new DiffResult { ObjectName = options.Parent.ObjectName };
         Twins = new Dictionary<ElfSymbol, ElfSymbol>(ReferenceEqualityComparer.Instance);
-        _filtered = SpecialSections.Filtered(options.Sizes);
+        _special = SpecialSections.For(options.Sizes);
+        _filtered = [.. _special.Where(s => !s.Regenerated)];
     }
 
     public DiffOptions Options { get; }
@@ -237,7 +239,7 @@ internal sealed class DiffRun
     }
 
     private bool IsSpecial(string name) =>
-        _filtered.Any(x => x.Name == name) || SpecialSections.Companion.Contains(name) || SpecialSections.Regenerated.Contains(name);
+        _special.Any(x => x.Name == name) || SpecialSections.Companion.Contains(name);
 
     private void Verify()
     {

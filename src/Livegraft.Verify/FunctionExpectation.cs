@@ -1,3 +1,4 @@
+using Livegraft.Diff;
 using Livegraft.Elf;
 using static Livegraft.Elf.ElfNative;
 
@@ -61,27 +62,14 @@ public sealed record FunctionExpectation(string Object, string Name, int Sympos,
 /// apply_alternatives), <c>.parainstructions</c> (apply_paravirt), <c>__jump_table</c> code sites
 /// (5 bytes, arch_jump_label_transform), <c>.static_call_sites</c> (5 bytes), <c>.retpoline_sites</c>
 /// and <c>.return_sites</c> (the call/jmp, 5 or 6 bytes: apply_retpolines, apply_returns) and
-/// <c>.smp_locks</c> (the lock prefix, alternatives_smp_unlock).
+/// <c>.smp_locks</c> (the lock prefix, alternatives_smp_unlock): the sites of
+/// <see cref="SpecialSections"/>, the one description of those sections the differ uses too.
 /// </summary>
 public static class ExpectationBuilder
 {
-    /// <summary>Boot-patched sites: section, entry size, offset of the site field in an entry, and
-    /// how many bytes the site covers (0 = read from the entry / decode).</summary>
-    private static readonly (string Section, int EntrySize, int Length)[] Sites =
-    [
-        (".altinstructions", 12, 0),   // struct alt_instr (6.1): s32 instr, s32 repl, u16 cpuid, u8 instrlen, u8 replacementlen
-        (".parainstructions", 16, 0),  // struct paravirt_patch_site: u8 *instr, u8 type, u8 len
-        ("__jump_table", 16, 5),       // struct jump_entry: s32 code, s32 target, long key
-        (".static_call_sites", 8, 5),  // struct static_call_site: s32 addr, s32 key
-        (".retpoline_sites", 4, 0),
-        (".return_sites", 4, 0),
-        (".smp_locks", 4, 1),
-        ("__mcount_loc", 8, 5),        // fentry sites recorded by objtool/recordmcount
-        (".ibt_endbr_seal", 4, 4),     // no IBT in the reference config; harmless when absent
-    ];
-
-    /// <summary>Masks for every function of <paramref name="file"/>, computed once per object.</summary>
-    public static ObjectMasks Index(ElfFile file) => new(file);
+    /// <summary>Masks for every function of <paramref name="file"/>, computed once per object, for a
+    /// kernel whose special sections have <paramref name="sizes"/>.</summary>
+    public static ObjectMasks Index(ElfFile file, SpecialSectionSizes sizes) => new(file, sizes);
 
     /// <summary>The expectation of <paramref name="function"/> (a defined STT_FUNC of <paramref name="masks"/>' object).</summary>
     public static FunctionExpectation Build(ObjectMasks masks, ElfSymbol function, string obj, int sympos, ExpectationRole role)
@@ -101,8 +89,9 @@ public static class ExpectationBuilder
     {
         private readonly Dictionary<ElfSection, List<(ulong Start, int Length)>> _ranges = new(ReferenceEqualityComparer.Instance);
 
-        internal ObjectMasks(ElfFile file)
+        internal ObjectMasks(ElfFile file, SpecialSectionSizes sizes)
         {
+            var sites = SpecialSections.For(sizes).Where(s => s.SiteKind != SiteLength.None).ToDictionary(s => s.Name, StringComparer.Ordinal);
             File = file;
             foreach (var rs in file.Sections.OfType<ElfRelocationSection>())
             {
@@ -124,25 +113,23 @@ public static class ExpectationBuilder
                             Add(target, r.Offset - 1, 5);
                     }
                 }
-                var site = Array.Find(Sites, s => s.Section == target.Name);
-                if (site.Section is null)
+                if (!sites.TryGetValue(target.Name, out var site))
                     continue;
                 var data = target.Data.Span;
                 foreach (var r in rs.Relocations)
                 {
-                    if ((int)(r.Offset % (ulong)site.EntrySize) != 0 || r.Symbol?.Section is not { } code || !code.IsExecutable)
+                    if ((int)(r.Offset % (ulong)site.EntrySize) != site.AnchorOffset || r.Symbol?.Section is not { } code || !code.IsExecutable)
                         continue;
                     var at = (long)(r.Symbol.IsSectionSymbol ? 0 : r.Symbol.Value) + r.Addend;
                     if (at < 0)
                         continue;
-                    var length = site.Length;
-                    var entry = (int)r.Offset;
-                    if (site.Section == ".altinstructions" && entry + 11 < data.Length)
-                        length = data[entry + 10];
-                    else if (site.Section == ".parainstructions" && entry + 9 < data.Length)
-                        length = data[entry + 9];
-                    else if (length == 0)
-                        length = SiteInstructionLength(code.Data.Span, (ulong)at);
+                    var entry = (int)r.Offset - site.AnchorOffset;
+                    var length = site.SiteKind switch
+                    {
+                        SiteLength.Fixed => site.Site,
+                        SiteLength.EntryField => entry + site.Site < data.Length ? data[entry + site.Site] : 0,
+                        _ => SiteInstructionLength(code.Data.Span, (ulong)at),
+                    };
                     Add(code, (ulong)at, length);
                 }
             }

@@ -75,9 +75,9 @@ public static class RunPreVerifier
     /// (callers changed by inlining included) and every function of the same object the new code
     /// reaches through a livepatch relocation. <c>.init</c>/<c>.exit</c> code is skipped: it is freed
     /// (or never loaded) in a running kernel.</summary>
-    public static List<FunctionExpectation> Expectations(ElfFile origObject, DiffResult diff)
+    public static List<FunctionExpectation> Expectations(ElfFile origObject, DiffResult diff, SpecialSectionSizes sizes)
     {
-        var masks = ExpectationBuilder.Index(origObject);
+        var masks = ExpectationBuilder.Index(origObject, sizes);
         var functions = origObject.SymbolTable?.Symbols.Where(s => s.IsFunction && s.Section is not null && s.Size > 0).ToList() ?? [];
         var result = new List<FunctionExpectation>();
         var seen = new HashSet<(string, int)>();
@@ -152,7 +152,7 @@ public static class RunPreVerifier
 
     /// <summary>Content matcher for the build's parent symbols (sympos by content): does the target's copy at
     /// a kallsyms index have the given function's code?</summary>
-    public static Func<ElfSymbol, ElfFile, int, bool> ContentMatcher(ITargetCode target)
+    public static Func<ElfSymbol, ElfFile, int, bool> ContentMatcher(ITargetCode target, SpecialSectionSizes sizes)
     {
         var cache = new Dictionary<ElfFile, ExpectationBuilder.ObjectMasks>(ReferenceEqualityComparer.Instance);
         return (function, orig, index) =>
@@ -160,7 +160,7 @@ public static class RunPreVerifier
             if (!function.IsFunction || function.Section is null || function.Size == 0)
                 return false;
             if (!cache.TryGetValue(orig, out var masks))
-                cache[orig] = masks = ExpectationBuilder.Index(orig);
+                cache[orig] = masks = ExpectationBuilder.Index(orig, sizes);
             var e = ExpectationBuilder.Build(masks, function, target.ObjectName, 0, ExpectationRole.Replaced);
             var code = target.Read(index, e.Size);
             return code is not null && e.FirstDifference(code.Bytes, code.Mask) < 0;

@@ -84,6 +84,7 @@ public static class PatchBuilder
 
             progress?.Invoke("reading symbols");
             var exports = ModuleSymvers.Read(Path.Combine(target.HeadersDirectory, "Module.symvers"));
+            var sizes = SpecialSectionSizes.Linux61;
             var parents = new Dictionary<string, IParentSymbols>(StringComparer.Ordinal);
             // The target's code per parent (vmlinux from the image, modules from their .ko): symbols,
             // run-pre verification and sympos by content all read it, so the image is decompressed once.
@@ -97,7 +98,7 @@ public static class PatchBuilder
                 var table = parent == "vmlinux" && request.SymbolsPath is { } sp ? SymbolTable.Open(sp) : CodeOf(parent).Symbols;
                 return parents[parent] = new ParentSymbols(table, exports)
                 {
-                    ContentMatcher = parent == "vmlinux" && request.SymbolsPath is not null ? null : RunPreVerifier.ContentMatcher(CodeOf(parent)),
+                    ContentMatcher = parent == "vmlinux" && request.SymbolsPath is not null ? null : RunPreVerifier.ContentMatcher(CodeOf(parent), sizes),
                 };
             }
 
@@ -111,6 +112,7 @@ public static class PatchBuilder
                 {
                     Parent = ParentOf(unit.Parent),
                     UnitTag = "u" + index,
+                    Sizes = sizes,
                     OrigName = unit.Path,
                     PatchedName = unit.Path,
                 };
@@ -138,7 +140,7 @@ public static class PatchBuilder
             {
                 if (reports[u].Diff.NothingChanged)
                     continue;
-                foreach (var e in RunPreVerifier.Expectations(ElfFile.Read(units[u].OrigObject), reports[u].Diff))
+                foreach (var e in RunPreVerifier.Expectations(ElfFile.Read(units[u].OrigObject), reports[u].Diff, sizes))
                     if (expected.Add((e.Object, e.Name, e.Sympos)))
                         expectations.Add(e);
             }

@@ -45,19 +45,19 @@ public sealed class RunPreVerifierImageTests(KernelFixture fixture)
         var file = ElfFile.Read(Compile(unit, "", Path.GetFileName(unit)));
         var sym = file.SymbolTable!.Symbols.Single(s => s.IsFunction && s.Name == function && s.Section is not null);
         // Sympos by content: exactly one copy of a duplicated name (m_show occurs several times) matches.
-        var symbols = new ParentSymbols(Image.Value.Symbols, null) { ContentMatcher = RunPreVerifier.ContentMatcher(Image.Value) };
+        var symbols = new ParentSymbols(Image.Value.Symbols, null) { ContentMatcher = RunPreVerifier.ContentMatcher(Image.Value, SpecialSectionSizes.Linux61) };
         var sympos = symbols.Sympos(sym, file);
         if (Image.Value.Symbols.CountOf(function) > 1)
         {
-            var matcher = RunPreVerifier.ContentMatcher(Image.Value);
+            var matcher = RunPreVerifier.ContentMatcher(Image.Value, SpecialSectionSizes.Linux61);
             Assert.Single(Image.Value.Symbols.IndicesOf(function).ToArray(), i => matcher(sym, file, i));
         }
         var diff = new DiffResult { ObjectName = "vmlinux" };
         diff.Functions.Add(new PatchedFunction(function, sympos, "__livegraft_u0_0"));
-        var report = RunPreVerifier.Check(RunPreVerifier.Expectations(file, diff), _ => Image.Value);
+        var report = RunPreVerifier.Check(RunPreVerifier.Expectations(file, diff, SpecialSectionSizes.Linux61), _ => Image.Value);
         Assert.True(report.Ok, string.Join("\n", report.Functions.Select(f => f.ToDiagnostic()?.ToString())));
         // Every other function of the unit in vmlinux (not init code) matches as well.
-        var masks = ExpectationBuilder.Index(file);
+        var masks = ExpectationBuilder.Index(file, SpecialSectionSizes.Linux61);
         foreach (var f in file.SymbolTable.Symbols.Where(s => s.IsFunction && s.Section is { } sec && !sec.Name.StartsWith(".init", StringComparison.Ordinal) && s.Size > 0))
         {
             if (Image.Value.Symbols.CountOf(f.Name) != 1)
@@ -73,7 +73,7 @@ public sealed class RunPreVerifierImageTests(KernelFixture fixture)
         var file = ElfFile.Read(Compile("fs/proc/meminfo.o", " -fno-inline-small-functions -O1", "meminfo-O1.o"));
         var diff = new DiffResult { ObjectName = "vmlinux" };
         diff.Functions.Add(new PatchedFunction("meminfo_proc_show", 0, "__livegraft_u0_0"));
-        var report = RunPreVerifier.Check(RunPreVerifier.Expectations(file, diff), _ => Image.Value);
+        var report = RunPreVerifier.Check(RunPreVerifier.Expectations(file, diff, SpecialSectionSizes.Linux61), _ => Image.Value);
         Assert.False(report.Ok);
         var bad = report.Functions.Single(f => f.Name == "meminfo_proc_show");
         Assert.Equal(VerifyErrors.CodeMismatch, bad.Id);
