@@ -155,6 +155,7 @@ public sealed class LivepatchManager
     /// unpatching transition is reversed at the timeout (the patch stays in force) and reported.</summary>
     public UnloadResult Unload(string name, TransitionOptions options)
     {
+        name = KernelModuleFile.NameFromFileName(name); // foo-bar and foo_bar name the same module
         RequireRoot("unload a patch", "disabling it writes /sys/kernel/livepatch and delete_module(2) needs CAP_SYS_MODULE", null);
         var progress = options.Progress;
         var clock = Stopwatch.StartNew();

@@ -31,7 +31,7 @@ internal static class LoadCommand
                     Cli.WriteJson(w => HostJson.Write(w, result));
                 else
                 {
-                    Console.Out.WriteLine($"{result.Name}: {HostJson.Kebab(result.Outcome.ToString())}");
+                    Console.Out.WriteLine($"{result.Name}: {Json.Kebab(result.Outcome.ToString())}");
                     foreach (var b in result.Blockers)
                         Console.Out.WriteLine($"  blocked by {b}");
                 }
