@@ -211,6 +211,22 @@ public sealed class LivepatchManager
         return results;
     }
 
+    /// <summary>What <c>list</c> shows: loaded patches in stack order, installed ones, and the running
+    /// release (null when it cannot be read).</summary>
+    public HostListing List()
+    {
+        string? release = null;
+        try
+        {
+            release = RunningKernel.Read(_paths).Release;
+        }
+        catch (LivegraftException)
+        {
+            // Not a Linux host with procfs: the listing still shows what is installed.
+        }
+        return new HostListing(_sysfs.Patches(), new PatchStore(_paths).List(), release);
+    }
+
     /// <summary>The host's live patching state. When a transition is under way, waits up to
     /// <paramref name="settle"/> for it to end before calling it in-transition or stalled.</summary>
     public HostStatus Status(TimeSpan? settle = null)

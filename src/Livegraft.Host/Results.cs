@@ -85,3 +85,9 @@ public sealed record HostStatus(RunningKernel Kernel, string EffectiveVersion, I
     /// <summary>Notes on what could not be seen (a non-root caller during a transition).</summary>
     public IReadOnlyList<Diagnostic> Diagnostics { get; init; } = [];
 }
+
+/// <summary>What <c>list</c> shows.</summary>
+/// <param name="Loaded">Loaded patches in stack order.</param>
+/// <param name="Installed">Installed patches of every release.</param>
+/// <param name="RunningRelease">The running kernel's release, when known.</param>
+public sealed record HostListing(IReadOnlyList<LoadedPatch> Loaded, IReadOnlyList<InstalledPatch> Installed, string? RunningRelease);

@@ -25,6 +25,8 @@ public static class SymbolErrors
     public const string NoSymbolTable = "LG0320";
     /// <summary>A running kernel's kallsyms differ from the image's (wrong kernel).</summary>
     public const string KallsymsDiffer = "LG0321";
+    /// <summary>No symbol of the name asked for.</summary>
+    public const string SymbolNotFound = "LG0322";
 
     internal static LivegraftException Invalid(string id, string message, string? file, long? offset = null) =>
         new(ExitCode.InvalidInput, id, message, file, offset is null ? null : $"0x{offset:x}");

@@ -21,6 +21,8 @@ public static class VerifyErrors
     public const string NotInObject = "LG0355";
     /// <summary>What the pre-load check of the running kernel did or could not do (note).</summary>
     public const string NotCheckedHere = "LG0356";
+    /// <summary>A module object was to be checked against an image file, which has only vmlinux.</summary>
+    public const string ModuleNeedsRelease = "LG0357";
 }
 
 /// <summary>The outcome of checking one function.</summary>

@@ -131,7 +131,7 @@ public static class PatchBuilder
             if (refusals.Count > 0)
                 throw new LivegraftException(ExitCode.InvalidInput, [.. refusals]);
             if (reports.All(r => r.Diff.NothingChanged))
-                throw new LivegraftException(ExitCode.InvalidInput, "LG0343", "the patch changes no function the running kernel executes (nothing to live patch)", patchPath);
+                throw new LivegraftException(ExitCode.InvalidInput, ObjectDiff.NothingChanged(patchPath));
 
             // Run-pre verification (docs/verify.md): the original objects' code must be the target's.
             var expectations = new List<FunctionExpectation>();
