@@ -145,7 +145,7 @@ internal sealed class ObjectIndex
     }
 
     /// <summary>Decoded instructions of a function (offsets relative to the section).</summary>
-    public List<Instruction> Decode(ElfSymbol function)
+    public static List<Instruction> Decode(ElfSymbol function)
     {
         var bytes = Bytes(function).ToArray();
         var decoder = Iced.Intel.Decoder.Create(64, new ByteArrayCodeReader(bytes), function.Value, DecoderOptions.None);

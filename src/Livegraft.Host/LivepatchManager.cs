@@ -275,7 +275,7 @@ public sealed class LivepatchManager
         var lastReport = TimeSpan.Zero;
         var signalled = false;
         IReadOnlyList<BlockingTask> blockers = [];
-        IReadOnlyList<string> functions = [];
+        List<string> functions = [];
         while (true)
         {
             var transition = LivepatchSysfs.ReadFlag(Path.Combine(dir, "transition"));

@@ -136,7 +136,7 @@ public sealed class PatchStore
     }
 
     /// <summary>Checks a stored patch against its sidecar (LG0530 on mismatch or missing sidecar).</summary>
-    public void VerifyChecksum(InstalledPatch patch)
+    public static void VerifyChecksum(InstalledPatch patch)
     {
         if (patch.Sha256.Length != 64)
             throw new LivegraftException(ExitCode.VerificationFailed, "LG0530", "checksum sidecar missing or malformed", patch.Path + ".sha256");

@@ -274,7 +274,7 @@ public sealed class KernelTree
             && File.ReadAllText(uts).Contains($"\"{target.Release}\"", StringComparison.Ordinal);
     }
 
-    private static bool StampMatches(KernelTarget target, IReadOnlyDictionary<string, string> stamp, string configSha, out string why)
+    private static bool StampMatches(KernelTarget target, Dictionary<string, string> stamp, string configSha, out string why)
     {
         string Get(string k) => stamp.TryGetValue(k, out var v) ? v : "";
         why = "";

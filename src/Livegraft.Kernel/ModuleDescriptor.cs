@@ -150,7 +150,7 @@ public static class ModuleDescriptor
         return elf;
     }
 
-    private static int IndexOf(IReadOnlyList<string> objects, string obj)
+    private static int IndexOf(List<string> objects, string obj)
     {
         for (var i = 0; i < objects.Count; i++)
             if (objects[i] == obj)

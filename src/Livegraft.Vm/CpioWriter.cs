@@ -15,7 +15,9 @@ namespace Livegraft.Vm;
 public sealed class CpioWriter
 {
     /// <summary>File type bits of <c>st_mode</c> (<c>S_IFMT</c> and friends).</summary>
+#pragma warning disable CA1707 // named exactly as in sys/stat.h
     public const uint S_IFMT = 0xF000, S_IFDIR = 0x4000, S_IFREG = 0x8000, S_IFLNK = 0xA000, S_IFCHR = 0x2000;
+#pragma warning restore CA1707
 
     private const string Magic = "070701";
     private const string Trailer = "TRAILER!!!";

@@ -95,9 +95,9 @@ public class VerifyAndStoreTests
         Assert.Equal(["lg_second", "lg_sample"], store.List(BuiltModules.Release).Select(p => p.Name));
         Assert.Equal(3, store.List()[^1].Sequence);
 
-        store.VerifyChecksum(store.List()[0]);
+        PatchStore.VerifyChecksum(store.List()[0]);
         File.AppendAllText(store.List()[0].Path, "tampered");
-        Assert.Equal("LG0530", Assert.Throws<LivegraftException>(() => store.VerifyChecksum(store.List()[0])).Diagnostics[0].Id);
+        Assert.Equal("LG0530", Assert.Throws<LivegraftException>(() => PatchStore.VerifyChecksum(store.List()[0])).Diagnostics[0].Id);
 
         Assert.Equal("LG0532", Assert.Throws<LivegraftException>(() => store.Uninstall("nope")).Diagnostics[0].Id);
         store.Uninstall("lg_second");
