@@ -153,12 +153,6 @@ public sealed class ModuleSymvers
     /// <summary>The export of <paramref name="name"/>, or null when nothing exports it.</summary>
     public SymversEntry? Find(string name) => _names.EntriesOf(name) is [var first, ..] ? Decode(first) : null;
 
-    /// <summary>Every export of <paramref name="name"/> (more than one only in unusual trees).</summary>
-    public IReadOnlyList<SymversEntry> FindAll(string name) => Array.ConvertAll(_names.EntriesOf(name), Decode);
-
     /// <summary>True when <paramref name="name"/> is exported by anyone.</summary>
     public bool IsExported(string name) => _names.EntriesOf(name).Length > 0;
-
-    /// <summary>Exports of one exporter (<c>vmlinux</c> or a module path), in file order.</summary>
-    public IEnumerable<SymversEntry> ExportedBy(string module) => Entries.Where(e => e.Module == module || e.ModuleName == module);
 }
