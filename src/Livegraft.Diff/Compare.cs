@@ -139,12 +139,12 @@ internal sealed class Compare
         }
     }
 
-    private bool IsLineOnlyChange(ElfSymbol p, ElfSymbol o, List<ResolvedRelocation> relocations)
+    private static bool IsLineOnlyChange(ElfSymbol p, ElfSymbol o, List<ResolvedRelocation> relocations)
     {
         if (!relocations.Any(r => r.Target.Kind == TargetKind.Symbol && LineTakers.Contains(r.Target.Symbol!.Name)))
             return false;
-        var pi = _patched.Decode(p);
-        var oi = _orig.Decode(o);
+        var pi = ObjectIndex.Decode(p);
+        var oi = ObjectIndex.Decode(o);
         if (pi.Count != oi.Count)
             return false;
         var pb = ObjectIndex.Bytes(p);

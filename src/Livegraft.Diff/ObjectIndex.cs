@@ -40,7 +40,7 @@ internal sealed class ObjectIndex
     {
         File = file;
         Name = name;
-        Symbols = file.SymbolTable ?? throw new LivegraftException(ExitCode.InvalidInput, "LG0111", "object has no symbol table", name);
+        Symbols = file.SymbolTable ?? throw new LivegraftException(ExitCode.InvalidInput, DiffErrors.NoSymbolTable, "object has no symbol table", name);
         var bySection = new Dictionary<ElfSection, List<ElfSymbol>>(ReferenceEqualityComparer.Instance);
         foreach (var s in Symbols.Symbols)
         {
@@ -145,7 +145,7 @@ internal sealed class ObjectIndex
     }
 
     /// <summary>Decoded instructions of a function (offsets relative to the section).</summary>
-    public List<Instruction> Decode(ElfSymbol function)
+    public static List<Instruction> Decode(ElfSymbol function)
     {
         var bytes = Bytes(function).ToArray();
         var decoder = Iced.Intel.Decoder.Create(64, new ByteArrayCodeReader(bytes), function.Value, DecoderOptions.None);

@@ -15,7 +15,9 @@ namespace Livegraft.Vm;
 public sealed class CpioWriter
 {
     /// <summary>File type bits of <c>st_mode</c> (<c>S_IFMT</c> and friends).</summary>
+#pragma warning disable CA1707 // named exactly as in sys/stat.h
     public const uint S_IFMT = 0xF000, S_IFDIR = 0x4000, S_IFREG = 0x8000, S_IFLNK = 0xA000, S_IFCHR = 0x2000;
+#pragma warning restore CA1707
 
     private const string Magic = "070701";
     private const string Trailer = "TRAILER!!!";
@@ -38,11 +40,11 @@ public sealed class CpioWriter
     public void WriteFile(string name, Stream data, long length, uint mode = 0x1A4)
     {
         if (length > uint.MaxValue)
-            throw new LivegraftException(ExitCode.InvalidInput, "LG0710", $"{name} is too large for a newc cpio entry ({length} bytes)");
+            throw new LivegraftException(ExitCode.InvalidInput, VmErrors.CpioTooLarge, $"{name} is too large for a newc cpio entry ({length} bytes)");
         WriteHeader(name, S_IFREG | (mode & 0xFFF), nlink: 1, (uint)length, 0, 0);
         var copied = CopyExactly(data, length);
         if (copied != length)
-            throw new LivegraftException(ExitCode.HostFailure, "LG0710", $"{name}: expected {length} bytes, read {copied}");
+            throw new LivegraftException(ExitCode.HostFailure, VmErrors.ShortRead, $"{name}: expected {length} bytes, read {copied}");
         Pad();
     }
 

@@ -6,7 +6,8 @@ namespace Livegraft.Vm;
 /// An SSH server in the guest, reachable only through a port forward on the host's loopback
 /// (docs/vm.md, "SSH"): QEMU user-mode networking with <c>restrict=on</c>, so the guest can make no
 /// connection of its own, and <c>hostfwd=tcp:127.0.0.1:PORT-10.0.2.15:22</c> to Debian's dropbear
-/// (package dropbear-bin) running as the guest's sshd. Root logs in with the given public keys only.
+/// (package dropbear-bin) running as the guest's sshd. Root logs in with the given public keys only
+/// (with none, nobody can log in).
 /// </summary>
 public static class GuestSsh
 {
@@ -21,9 +22,7 @@ public static class GuestSsh
     public static void Configure(InitramfsBuilder b, VmOptions o)
     {
         if (!File.Exists(Dropbear))
-            throw new LivegraftException(ExitCode.HostFailure, "LG0706", "dropbear not found; install dropbear-bin (scripts/install-deps does)", Dropbear);
-        if (o.AuthorizedKeys.Count == 0)
-            throw new LivegraftException(ExitCode.InvalidInput, "LG0710", "an SSH port needs at least one authorized public key for root");
+            throw new LivegraftException(ExitCode.HostFailure, VmErrors.ExecutableUnusable, "dropbear not found; install dropbear-bin (scripts/install-deps does)", Dropbear);
         foreach (var m in new[] { "virtio_pci", "virtio_net" })
             b.AddModule(m);
         b.AddExecutable(Dropbear, Dropbear);
@@ -40,6 +39,10 @@ public static class GuestSsh
 
             """);
     }
+
+    /// <summary>Reads an <c>authorized_keys</c>-style public key file for <see cref="VmOptions.AuthorizedKeys"/> (LG0710 when missing).</summary>
+    public static string ReadPublicKey(string path) =>
+        File.Exists(path) ? File.ReadAllText(path) : throw new LivegraftException(ExitCode.InvalidInput, VmErrors.InitramfsFileMissing, "public key file not found", path);
 
     /// <summary>QEMU arguments for the network card and the loopback-only forward of <paramref name="port"/>.</summary>
     public static IEnumerable<string> QemuArguments(int port)

@@ -58,7 +58,7 @@ internal static class Fixtures
         return KernelObjectList.Value;
     }
 
-    private static IReadOnlyList<string> BuildKernelObjects()
+    private static List<string> BuildKernelObjects()
     {
         var tree = KernelTarget.Reference.TreeDirectory;
         // built-in.a is the last thing kbuild makes in a directory: when present, every object is.

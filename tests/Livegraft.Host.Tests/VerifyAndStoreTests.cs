@@ -96,9 +96,9 @@ public class VerifyAndStoreTests
         Assert.Equal(["lg_second", "lg_sample"], store.List(BuiltModules.Release).Select(p => p.Name));
         Assert.Equal(3, store.List()[^1].Sequence);
 
-        store.VerifyChecksum(store.List()[0]);
+        PatchStore.VerifyChecksum(store.List()[0]);
         File.AppendAllText(store.List()[0].Path, "tampered");
-        Assert.Equal("LG0530", Assert.Throws<LivegraftException>(() => store.VerifyChecksum(store.List()[0])).Diagnostics[0].Id);
+        Assert.Equal("LG0530", Assert.Throws<LivegraftException>(() => PatchStore.VerifyChecksum(store.List()[0])).Diagnostics[0].Id);
 
         Assert.Equal("LG0532", Assert.Throws<LivegraftException>(() => store.Uninstall("nope")).Diagnostics[0].Id);
         store.Uninstall("lg_second");
@@ -146,7 +146,7 @@ public class VerifyAndStoreTests
         var p = store.Install(m["lg-sample.ko"]);
         File.AppendAllText(p.Path, "x");
         var r = Assert.Single(store.LoadInstalled(new LivepatchManager(t.Paths), new TransitionOptions()));
-        Assert.Equal("failed", r.Action);
+        Assert.Equal(BootAction.Failed, r.Action);
         Assert.Equal("LG0530", r.Diagnostics[0].Id);
     }
 

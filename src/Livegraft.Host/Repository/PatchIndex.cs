@@ -186,7 +186,7 @@ public sealed record PatchIndex(string Repository, string Title, long Serial, Da
         DateTimeOffset.TryParse(Str(e, name, where), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t)
             ? t : throw Bad($"'{name}' is not an ISO 8601 time", where);
 
-    private static IReadOnlyList<string> Strings(JsonElement e, string name, string? where)
+    private static List<string> Strings(JsonElement e, string name, string? where)
     {
         if (!e.TryGetProperty(name, out var v))
             return [];

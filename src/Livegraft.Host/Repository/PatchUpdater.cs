@@ -286,7 +286,7 @@ public sealed class PatchUpdater
     }
 
     /// <summary>After a failed change: back to the patches in force before, as far as verified copies allow.</summary>
-    private List<Diagnostic> RestoreAfterFailure(IReadOnlyList<string> before, IReadOnlyList<KnownPatch> known, string release, TransitionOptions options)
+    private List<Diagnostic> RestoreAfterFailure(List<string> before, IReadOnlyList<KnownPatch> known, string release, TransitionOptions options)
     {
         var diagnostics = new List<Diagnostic>();
         if (InForce().SequenceEqual(before))

@@ -171,5 +171,5 @@ public sealed record UpdateRecord(UpdateCheck? LastCheck, UpdateCheck? LastRollb
     private static long? NullableLong(JsonElement e, string name) =>
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt64() : null;
 
-    private static IReadOnlyList<string> Strings(JsonElement e) => e.EnumerateArray().Select(x => x.GetString()!).ToList();
+    private static List<string> Strings(JsonElement e) => e.EnumerateArray().Select(x => x.GetString()!).ToList();
 }

@@ -1,6 +1,6 @@
 using Livegraft.Elf;
-using Livegraft.Kernel.Symbols;
-using Livegraft.Kernel.Verify;
+using Livegraft.Symbols;
+using Livegraft.Verify;
 
 namespace Livegraft.Kernel.Build;
 

@@ -30,7 +30,7 @@ public sealed class KernelFixture
             Assert.Skip($"linux-headers-{Target.Release} not installed");
     }
 
-    private static Exception SkipException(string reason)
+    private static InvalidOperationException SkipException(string reason)
     {
         Assert.Skip(reason);
         return new InvalidOperationException();
