@@ -388,4 +388,37 @@ public sealed class FleetVmTests
         Assert.Equal([FleetErrors.NotInForce, FleetErrors.KernelLogError, FleetErrors.NewTaint], ids);
         Assert.Contains("injected by FleetVmTests", sick.GetProperty("problems").ToString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void ModuleStatesLoadedInstalledAndAbsent()
+    {
+        var web1 = _fleet["web1"];
+        string Stored() => web1.RunChecked("ls /var/lib/livegraft/6.1.0-56-amd64/ 2>/dev/null | grep '\\.ko$' || true").Trim();
+        (int Exit, JsonElement Result) Apply(string args)
+        {
+            var r = Module("livegraft.fleet.livepatch", args);
+            Assert.True(r.Exit == 0, $"{args}: ansible exited {r.Exit}: {r.Result}");
+            return r;
+        }
+
+        var loaded = Apply("state=loaded repo=/mnt/repo/v1");
+        Assert.True(loaded.Result.GetProperty("changed").GetBoolean());
+        Assert.Equal("01", _fleet.Marker("web1"));
+        Assert.Equal("", Stored()); // loaded only, not kept for boot
+
+        // installed without a pin keeps the repository patch in force (no upgrade) ...
+        Assert.False(Apply("state=installed repo=/mnt/repo/v2").Result.GetProperty("changed").GetBoolean());
+        Assert.Equal("01", _fleet.Marker("web1"));
+        // ... and with one it moves there, in force and stored.
+        Assert.True(Apply("state=installed repo=/mnt/repo/v2 version=2").Result.GetProperty("changed").GetBoolean());
+        Assert.Equal("02", _fleet.Marker("web1"));
+        Assert.Contains(_fleet.V2, Stored(), StringComparison.Ordinal);
+
+        var absent = Apply("state=absent");
+        Assert.True(absent.Result.GetProperty("changed").GetBoolean());
+        Assert.Equal("", _fleet.Marker("web1"));
+        Assert.Equal("", Stored());
+        Assert.Equal("none", absent.Result.GetProperty("status").GetProperty("verdict").GetString());
+        Assert.False(Apply("state=absent").Result.GetProperty("changed").GetBoolean());
+    }
 }
