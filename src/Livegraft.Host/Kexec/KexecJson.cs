@@ -15,6 +15,7 @@ public static class KexecJson
         w.WriteBoolean("dryRun", r.DryRun);
         w.WriteBoolean("loaded", r.Loaded);
         w.WriteBoolean("rebooting", r.Rebooting);
+        w.WriteNumber("loadSeconds", Math.Round(r.LoadTime.TotalSeconds, 3));
         w.WriteString("method", Json.Kebab(p.Method.ToString()));
         w.WriteStartObject("running");
         w.WriteString("release", p.Running.Release);

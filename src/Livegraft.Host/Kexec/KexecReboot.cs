@@ -64,7 +64,8 @@ public sealed record KexecPlan(RunningKernel Running, string? BootId, BootImage 
 /// <param name="Plan">The resolved reboot.</param>
 /// <param name="DryRun">True when nothing was loaded.</param>
 /// <param name="Loaded">True when the image is loaded (<c>/sys/kernel/kexec_loaded</c> reads 1).</param>
-public sealed record KexecResult(KexecPlan Plan, bool DryRun, bool Loaded)
+/// <param name="LoadTime">How long <c>kexec_file_load</c> took (reading, checking and placing the segments).</param>
+public sealed record KexecResult(KexecPlan Plan, bool DryRun, bool Loaded, TimeSpan LoadTime)
 {
     /// <summary>True when the reboot follows.</summary>
     public bool Rebooting => Loaded && !DryRun;
@@ -131,14 +132,15 @@ public sealed class KexecReboot
         {
             if (LivepatchSysfs.ReadFlag(_paths.KexecLoadDisabled) == true)
                 throw Disabled();
-            var dry = new KexecResult(plan, DryRun: true, Loaded: false);
+            var dry = new KexecResult(plan, DryRun: true, Loaded: false, TimeSpan.Zero);
             render(dry);
             return dry;
         }
 
         progress?.Invoke($"loading {plan.Image.Path} ({plan.Image.Release})" + (plan.Initrd is null ? "" : $" with {plan.Initrd}"));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         Load(plan);
-        var result = new KexecResult(plan, DryRun: false, Loaded: LivepatchSysfs.ReadFlag(_paths.KexecLoaded) != false);
+        var result = new KexecResult(plan, DryRun: false, Loaded: LivepatchSysfs.ReadFlag(_paths.KexecLoaded) != false, clock.Elapsed);
         new BootSafety(_paths).Confirm(wait: false, progress, orderlyReboot: true);
         WriteRecord(plan, progress);
         render(result);
