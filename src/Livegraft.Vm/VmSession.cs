@@ -178,11 +178,8 @@ public sealed class VmSession : IDisposable
                 output = CleanOutput(_log.ToString(outputStart, at - outputStart));
             if (which == 0)
             {
-                var close = WaitFor("@@", at + end.Length, deadline, command);
-                string status;
-                lock (_gate)
-                    status = _log.ToString(at + end.Length, close - at - end.Length);
-                _consumed = close + 2;
+                var (_, status, after) = WaitForEnd(id, at, deadline, command);
+                _consumed = after;
                 return new VmRebootResult(false, status == "T" ? 124 : int.Parse(status, CultureInfo.InvariantCulture), output, sw.Elapsed);
             }
             _nonce = expected;

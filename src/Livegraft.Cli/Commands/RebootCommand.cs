@@ -37,21 +37,41 @@ internal static class RebootCommand
                     ReuseCommandLine = parse.GetValue(reuse),
                     DryRun = parse.GetValue(dryRun),
                 };
-                new KexecReboot().Run(request, r =>
+                var rendered = false;
+                try
                 {
-                    if (asJson)
-                        Cli.WriteJson(w => KexecJson.Write(w, r));
-                    else
+                    new KexecReboot().Run(request, r =>
                     {
-                        var p = r.Plan;
-                        Console.Out.WriteLine($"{(r.DryRun ? "would load" : "loaded")} {p.Image.Path} ({p.Image.Release})" + (p.Initrd is null ? " without initrd" : $" with {p.Initrd}"));
-                        Console.Out.WriteLine($"command line: {p.CommandLine}");
-                        Console.Out.WriteLine(r.DryRun ? $"dry run: not rebooting ({Json.Kebab(p.Method.ToString())} would)" : $"rebooting {p.Running.Release} -> {p.Image.Release} ({Json.Kebab(p.Method.ToString())})");
-                    }
-                }, line => Console.Error.WriteLine("livegraft: " + line));
+                        rendered = true;
+                        Render(r, asJson);
+                    }, line => Console.Error.WriteLine("livegraft: " + line));
+                }
+                catch (LivegraftException e) when (rendered)
+                {
+                    // The reboot itself failed after the result was printed: one document only, so the
+                    // diagnostics go to stderr and the exit code says it (docs/kexec.md, step 9).
+                    foreach (var d in e.Diagnostics)
+                        Console.Error.WriteLine(d.ToString());
+                    return (int)e.ExitCode;
+                }
                 return 0;
             });
         });
         return command;
+    }
+
+    /// <summary>Prints what was loaded (or would be, for a dry run).</summary>
+    private static void Render(KexecResult r, bool asJson)
+    {
+        if (asJson)
+        {
+            Cli.WriteJson(w => KexecJson.Write(w, r));
+            return;
+        }
+        var p = r.Plan;
+        var method = Json.Kebab(p.Method.ToString());
+        Console.Out.WriteLine($"{(r.DryRun ? "would load" : "loaded")} {p.Image.Path} ({p.Image.Release})" + (p.Initrd is null ? " without initrd" : $" with {p.Initrd}"));
+        Console.Out.WriteLine($"command line: {p.CommandLine}");
+        Console.Out.WriteLine(r.DryRun ? $"dry run: not rebooting ({method} would)" : $"rebooting {p.Running.Release} -> {p.Image.Release} ({method})");
     }
 }
