@@ -3,7 +3,7 @@
 // Run: dotnet run bench/symbols/bench.cs [IMAGE]
 using System.Diagnostics;
 using Livegraft.Kernel;
-using Livegraft.Kernel.Symbols;
+using Livegraft.Symbols;
 
 var image = args.Length > 0 ? args[0] : KernelTarget.Reference.KernelImage;
 if (args.Length == 0)

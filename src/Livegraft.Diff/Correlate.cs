@@ -136,12 +136,12 @@ internal static partial class Correlate
             {
                 var o = candidates.First();
                 if (taken.Contains(o))
-                    refusals.Add(new Diagnostic("LG0104", Severity.Error, $"static local '{s.Name}' cannot be matched unambiguously: '{o.Name}' already pairs with another variable", patched.Name, s.Section?.Name));
+                    refusals.Add(new Diagnostic(DiffErrors.StaticLocal, Severity.Error, $"static local '{s.Name}' cannot be matched unambiguously: '{o.Name}' already pairs with another variable", patched.Name, s.Section?.Name));
                 else
                     Pair(s, o);
             }
             else if (candidates.Count > 1)
-                refusals.Add(new Diagnostic("LG0104", Severity.Error, $"static local '{s.Name}' is ambiguous: it may be any of {string.Join(", ", candidates.Select(c => c.Name).Order(StringComparer.Ordinal))}", patched.Name, s.Section?.Name));
+                refusals.Add(new Diagnostic(DiffErrors.StaticLocal, Severity.Error, $"static local '{s.Name}' is ambiguous: it may be any of {string.Join(", ", candidates.Select(c => c.Name).Order(StringComparer.Ordinal))}", patched.Name, s.Section?.Name));
         }
 
         // A static local the original code used but the patched code lost.
@@ -152,7 +152,7 @@ internal static partial class Correlate
             var users = origReferencedBy.GetValueOrDefault(o) ?? [];
             var user = users.FirstOrDefault(f => twins.Values.Contains(f, ReferenceEqualityComparer.Instance));
             if (user is not null)
-                refusals.Add(new Diagnostic("LG0104", Severity.Error, $"static local '{o.Name}' of '{user.Name}' was removed by the patch; its state cannot be carried over", orig.Name, o.Section?.Name));
+                refusals.Add(new Diagnostic(DiffErrors.StaticLocal, Severity.Error, $"static local '{o.Name}' of '{user.Name}' was removed by the patch; its state cannot be carried over", orig.Name, o.Section?.Name));
         }
         return twins;
 

@@ -25,30 +25,6 @@ public interface IParentSymbols
     int Sympos(ElfSymbol symbol, ElfFile origObject);
 }
 
-/// <summary>Entry sizes of the x86-64 special sections, which depend on the target kernel's structs.</summary>
-public sealed record SpecialSectionSizes
-{
-    /// <summary>Sizes for Linux 6.1 on x86-64 (struct alt_instr is 12 bytes there; 14 from 6.3).</summary>
-    public static SpecialSectionSizes Linux61 { get; } = new();
-
-    /// <summary>sizeof(struct bug_entry).</summary>
-    public int BugEntry { get; init; } = 12;
-    /// <summary>sizeof(struct jump_entry).</summary>
-    public int JumpEntry { get; init; } = 16;
-    /// <summary>sizeof(struct alt_instr).</summary>
-    public int AltInstr { get; init; } = 12;
-    /// <summary>sizeof(struct exception_table_entry).</summary>
-    public int ExceptionEntry { get; init; } = 12;
-    /// <summary>sizeof(struct paravirt_patch_site).</summary>
-    public int ParavirtPatchSite { get; init; } = 16;
-    /// <summary>sizeof(struct static_call_site).</summary>
-    public int StaticCallSite { get; init; } = 8;
-    /// <summary>sizeof(struct orc_entry).</summary>
-    public int OrcEntry { get; init; } = 6;
-    /// <summary>sizeof(struct pi_entry) (.printk_index).</summary>
-    public int PrintkIndexEntry { get; init; } = 48;
-}
-
 /// <summary>Options of one diff.</summary>
 public sealed class DiffOptions
 {

@@ -27,6 +27,7 @@ internal sealed class DiffRun
     private readonly HashSet<string> _ignoredSections = new(StringComparer.Ordinal);
     private readonly HashSet<string> _ignoredStatics = new(StringComparer.Ordinal);
     private readonly HashSet<ElfSymbol> _promoted = new(ReferenceEqualityComparer.Instance);
+    private readonly IReadOnlyList<SpecialSection> _special;
     private readonly IReadOnlyList<SpecialSection> _filtered;
 
     public DiffRun(ElfFile orig, ElfFile patched, DiffOptions options)
@@ -36,7 +37,8 @@ internal sealed class DiffRun
         Patched = new ObjectIndex(patched, options.PatchedName ?? patched.FileName ?? "patched.o");
         Result = new DiffResult { ObjectName = options.Parent.ObjectName };
         Twins = new Dictionary<ElfSymbol, ElfSymbol>(ReferenceEqualityComparer.Instance);
-        _filtered = SpecialSections.Filtered(options.Sizes);
+        _special = SpecialSections.For(options.Sizes);
+        _filtered = [.. _special.Where(s => !s.Regenerated)];
     }
 
     public DiffOptions Options { get; }
@@ -131,7 +133,7 @@ internal sealed class DiffRun
             }
             var same = compare.SameFunction(f, o);
             if (same && compare.LastWasLineOnly)
-                Result.Notes.Add(new Diagnostic("LG0150", Severity.Note, $"'{f.Name}' differs only in __LINE__ immediates; not a change", Patched.Name, f.Section.Name));
+                Result.Notes.Add(new Diagnostic(DiffErrors.LineOnly, Severity.Note, $"'{f.Name}' differs only in __LINE__ immediates; not a change", Patched.Name, f.Section.Name));
             _kinds[f] = same ? ChangeKind.Same : ChangeKind.Changed;
         }
         // A changed .cold part changes its parent; the parent always carries its cold parts along.
@@ -221,7 +223,7 @@ internal sealed class DiffRun
                 if (!onlyCode || callers.Count == 0 || callers.Any(c => SpecialSections.IsInitOrExit(c.Section!.Name) && callers.Count == 1))
                     continue;
                 _promoted.Add(f);
-                Result.Notes.Add(new Diagnostic("LG0151", Severity.Note, $"'{f.Name}' has no fentry call; patching its callers instead ({string.Join(", ", callers.Select(c => c.Name).Order(StringComparer.Ordinal))})", Patched.Name, f.Section.Name));
+                Result.Notes.Add(new Diagnostic(DiffErrors.PatchedThroughCallers, Severity.Note, $"'{f.Name}' has no fentry call; patching its callers instead ({string.Join(", ", callers.Select(c => c.Name).Order(StringComparer.Ordinal))})", Patched.Name, f.Section.Name));
                 foreach (var c in callers)
                 {
                     if (_kinds.GetValueOrDefault(c) == ChangeKind.Same && !SpecialSections.IsInitOrExit(c.Section!.Name))
@@ -237,7 +239,7 @@ internal sealed class DiffRun
     }
 
     private bool IsSpecial(string name) =>
-        _filtered.Any(x => x.Name == name) || SpecialSections.Companion.Contains(name) || SpecialSections.Regenerated.Contains(name);
+        _special.Any(x => x.Name == name) || SpecialSections.Companion.Contains(name);
 
     private void Verify()
     {
@@ -253,13 +255,13 @@ internal sealed class DiffRun
             if (s.IsFunction)
             {
                 if (SpecialSections.IsInitOrExit(section))
-                    Result.Refusals.Add(new Diagnostic("LG0102", Severity.Error, $"'{s.Name}' is {(section.StartsWith(".exit", StringComparison.Ordinal) ? "__exit" : "__init")} code: it has already run (or only runs at unload) and cannot be live patched", file, section));
+                    Result.Refusals.Add(new Diagnostic(DiffErrors.InitOrExitChanged, Severity.Error, $"'{s.Name}' is {(section.StartsWith(".exit", StringComparison.Ordinal) ? "__exit" : "__init")} code: it has already run (or only runs at unload) and cannot be live patched", file, section));
                 else if (!IsCold(s) && Patched.FentryOffset(s) < 0)
-                    Result.Refusals.Add(new Diagnostic("LG0103", Severity.Error, $"changed function '{s.Name}' has no fentry call (notrace or noinstr), so ftrace cannot redirect it", file, section));
+                    Result.Refusals.Add(new Diagnostic(DiffErrors.NoFentry, Severity.Error, $"changed function '{s.Name}' has no fentry call (notrace or noinstr), so ftrace cannot redirect it", file, section));
             }
             else if (!SpecialSections.IsInitOrExit(section))
             {
-                Result.Refusals.Add(new Diagnostic("LG0101", Severity.Error, $"data object '{s.Name}' changed; a live patch cannot change existing data (use a shadow variable or a callback)", file, section));
+                Result.Refusals.Add(new Diagnostic(DiffErrors.DataChanged, Severity.Error, $"data object '{s.Name}' changed; a live patch cannot change existing data (use a shadow variable or a callback)", file, section));
             }
         }
         // Exports must not change.
@@ -269,7 +271,7 @@ internal sealed class DiffRun
         var origExports = Exports(Orig).ToHashSet(StringComparer.Ordinal);
         foreach (var e in Exports(Patched))
             if (!origExports.Contains(e))
-                Result.Refusals.Add(new Diagnostic("LG0107", Severity.Error, $"the patch exports a new symbol '{e["__ksymtab_".Length..]}'; live patches cannot add exports", file, "__ksymtab"));
+                Result.Refusals.Add(new Diagnostic(DiffErrors.NewExport, Severity.Error, $"the patch exports a new symbol '{e["__ksymtab_".Length..]}'; live patches cannot add exports", file, "__ksymtab"));
         // Anonymous data that changed: no symbol lets us reason about it.
         foreach (var section in Patched.File.Sections)
         {
@@ -279,13 +281,13 @@ internal sealed class DiffRun
                 continue;
             var twin = Orig.File.FindSection(section.Name);
             if (twin is not null && twin.Size != section.Size && (section.Name.StartsWith(".data", StringComparison.Ordinal) || section.Name.StartsWith(".bss", StringComparison.Ordinal)))
-                Result.Refusals.Add(new Diagnostic("LG0108", Severity.Error, $"anonymous data section '{section.Name}' changed size", file, section.Name));
+                Result.Refusals.Add(new Diagnostic(DiffErrors.AnonymousData, Severity.Error, $"anonymous data section '{section.Name}' changed size", file, section.Name));
         }
         foreach (var g in Patched.File.Sections.OfType<ElfGroupSection>())
         {
             var members = g.Members.Where(m => m.IsAlloc).ToList();
             if (members.Any(m => Patched.SymbolsIn(m).Any(s => _kinds.GetValueOrDefault(s) == ChangeKind.Changed && !s.IsFunction)))
-                Result.Refusals.Add(new Diagnostic("LG0106", Severity.Error, $"section group '{g.Signature?.Name ?? g.Name}' changed", file, g.Name));
+                Result.Refusals.Add(new Diagnostic(DiffErrors.GroupChanged, Severity.Error, $"section group '{g.Signature?.Name ?? g.Name}' changed", file, g.Name));
         }
     }
 
@@ -318,7 +320,7 @@ internal sealed class DiffRun
             foreach (var (section, offset, type, name, addend) in emitter.KlpRelocations)
                 Result.KlpRelocations.Add(new KlpRelocation(section.Name, offset, type, name, addend));
         }
-        catch (LivegraftException e) when (e.Diagnostics.Count > 0 && e.Diagnostics[0].Id is "LG0109" or "LG0110" or "LG0111" or "LG0105")
+        catch (LivegraftException e) when (e.Diagnostics.Count > 0 && e.Diagnostics[0].Id is DiffErrors.SymbolNotFound or DiffErrors.SymposAmbiguous or DiffErrors.UnresolvedRelocation or DiffErrors.ModuleKey or DiffErrors.CallbackNotFunction)
         {
             Result.Refusals.AddRange(e.Diagnostics);
             Result.Output = null;
@@ -336,7 +338,7 @@ internal sealed class DiffRun
             foreach (var t in PointerTargets(section))
             {
                 if (t.Kind != TargetKind.Symbol || t.Symbol is not { IsFunction: true } f)
-                    throw new LivegraftException(ExitCode.InvalidInput, "LG0111", $"a {kind} callback does not point at a function", Patched.Name, section.Name);
+                    throw new LivegraftException(ExitCode.InvalidInput, DiffErrors.CallbackNotFunction, $"a {kind} callback does not point at a function", Patched.Name, section.Name);
                 var sym = emitter.Include(f);
                 var alias = $"__livegraft_{Options.UnitTag}_{kind}_{n++}";
                 emitter.AddAlias(sym, alias);
@@ -356,7 +358,7 @@ internal sealed class DiffRun
             if (section is null || section.Size == 0)
                 continue;
             if (section.Size % (ulong)spec.EntrySize != 0)
-                throw new LivegraftException(ExitCode.InvalidInput, "LG0112", $"{spec.Name} is {section.Size} bytes, not a multiple of its {spec.EntrySize}-byte entries: the entry sizes do not match this kernel", Patched.Name, spec.Name);
+                throw new LivegraftException(ExitCode.InvalidInput, DiffErrors.SpecialSectionSize, $"{spec.Name} is {section.Size} bytes, not a multiple of its {spec.EntrySize}-byte entries: the entry sizes do not match this kernel", Patched.Name, spec.Name);
             var orc = spec.Name == ".orc_unwind_ip" ? Patched.File.FindSection(".orc_unwind") : null;
             var count = (int)(section.Size / (ulong)spec.EntrySize);
             for (var i = 0; i < count; i++)
@@ -378,7 +380,7 @@ internal sealed class DiffRun
                     {
                         var mapped = emitter.Map(r.Target, where);
                         if (mapped.KlpName is not null && Options.Parent.ObjectName != "vmlinux")
-                            throw new LivegraftException(ExitCode.InvalidInput, "LG0105",
+                            throw new LivegraftException(ExitCode.InvalidInput, DiffErrors.ModuleKey,
                                 $"'{f.Name}' uses a {(spec.Name == "__jump_table" ? "jump label" : "static call")} whose key '{r.Target.Symbol?.Name}' lives in module {Options.Parent.ObjectName}; its relocation cannot be applied before the key is used", Patched.Name, spec.Name);
                     }
                     return true;

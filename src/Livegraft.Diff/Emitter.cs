@@ -9,13 +9,6 @@ namespace Livegraft.Diff;
 /// symbol (recorded in <c>.livegraft.klp_relocs</c>, turned into <c>.klp.rela.*</c> after the module link).</summary>
 internal sealed class Emitter
 {
-    /// <summary>Section holding the livepatch relocations until the module is linked (see <see cref="KlpPostLink"/>).</summary>
-    public const string KlpRelocsSection = ".livegraft.klp_relocs";
-    /// <summary>Strings (klp symbol names) of <see cref="KlpRelocsSection"/>.</summary>
-    public const string KlpStringsSection = ".livegraft.klp_strs";
-    /// <summary>Bytes per entry of <see cref="KlpRelocsSection"/>: place(8) name(8) addend(8) type(4) pad(4).</summary>
-    public const int KlpEntrySize = 32;
-
     private readonly DiffRun _run;
     private readonly ElfFile _out = new();
     private readonly ElfSymbolTable _symtab;
@@ -36,8 +29,6 @@ internal sealed class Emitter
         _run = run;
         _symtab = _out.SymbolTable!;
     }
-
-    public ElfFile Output => _out;
 
     /// <summary>Functions included so far (patched symbol → output symbol).</summary>
     public IReadOnlyDictionary<ElfSymbol, ElfSymbol> Included => _included;
@@ -225,7 +216,7 @@ internal sealed class Emitter
         else
         {
             if (!parent.Defines(name))
-                throw new LivegraftException(ExitCode.InvalidInput, "LG0109",
+                throw new LivegraftException(ExitCode.InvalidInput, DiffErrors.SymbolNotFound,
                     $"'{name}' (referenced at {where}) is neither exported nor defined in {parent.ObjectName}", _run.Options.PatchedName);
             sympos = 0;
         }
@@ -274,7 +265,7 @@ internal sealed class Emitter
     {
         var size = X86_64RelocationSize(r.Type);
         if (size == 0)
-            throw new LivegraftException(ExitCode.InvalidInput, "LG0113", $"unsupported relocation type {r.Type} at {where}", _run.Options.PatchedName);
+            throw new LivegraftException(ExitCode.InvalidInput, DiffErrors.UnsupportedRelocation, $"unsupported relocation type {r.Type} at {where}", _run.Options.PatchedName);
         var mapped = Map(r.Target, where);
         // RELA: the addend carries the value, and x86-64 apply_relocate_add refuses a field that is
         // not zero. Cleared in Finish, once every data section has its final bytes (Map above may
@@ -287,7 +278,7 @@ internal sealed class Emitter
             return;
         }
         if (mapped.Symbol is null)
-            throw new LivegraftException(ExitCode.InvalidInput, "LG0111", $"cannot resolve the relocation at {where}", _run.Options.PatchedName);
+            throw new LivegraftException(ExitCode.InvalidInput, DiffErrors.UnresolvedRelocation, $"cannot resolve the relocation at {where}", _run.Options.PatchedName);
         RelaFor(section).Relocations.Add(new ElfRelocation { Offset = offset, Type = r.Type, Symbol = mapped.Symbol, Addend = addend });
     }
 
@@ -351,32 +342,7 @@ internal sealed class Emitter
                     data.AsSpan((int)offset, size).Clear();
             section.Data = data;
         }
-        if (_klp.Count > 0)
-        {
-            var names = new List<byte>();
-            var nameAt = new Dictionary<string, int>(StringComparer.Ordinal);
-            var table = new byte[_klp.Count * KlpEntrySize];
-            var strs = _out.AddSection(new ElfSection(KlpStringsSection, SHT_PROGBITS) { Alignment = 1 });
-            var relocs = _out.AddSection(new ElfSection(KlpRelocsSection, SHT_PROGBITS) { Alignment = 8, EntrySize = KlpEntrySize });
-            var strsSym = SectionSymbol(strs);
-            for (var i = 0; i < _klp.Count; i++)
-            {
-                var (section, offset, type, name, addend) = _klp[i];
-                if (!nameAt.TryGetValue(name, out var at))
-                {
-                    nameAt[name] = at = names.Count;
-                    names.AddRange(System.Text.Encoding.UTF8.GetBytes(name));
-                    names.Add(0);
-                }
-                var e = table.AsSpan(i * KlpEntrySize, KlpEntrySize);
-                BinaryPrimitives.WriteInt64LittleEndian(e[16..], addend);
-                BinaryPrimitives.WriteUInt32LittleEndian(e[24..], type);
-                AddRelocation(relocs, (ulong)(i * KlpEntrySize), R_X86_64_64, SectionSymbol(section), (long)offset);
-                AddRelocation(relocs, (ulong)(i * KlpEntrySize + 8), R_X86_64_64, strsSym, at);
-            }
-            strs.Data = names.ToArray();
-            relocs.Data = table;
-        }
+        KlpRelocationTable.Write(_out, [.. _klp.Select(k => new KlpTableEntry(k.Section, k.Offset, k.Type, k.Name, k.Addend))], SectionSymbol, RelaFor);
         _out.AddSection(new ElfSection(".note.GNU-stack", SHT_PROGBITS) { Alignment = 1 });
         MoveSectionsLast();
         return _out;

@@ -40,7 +40,7 @@ internal sealed class ObjectIndex
     {
         File = file;
         Name = name;
-        Symbols = file.SymbolTable ?? throw new LivegraftException(ExitCode.InvalidInput, "LG0111", "object has no symbol table", name);
+        Symbols = file.SymbolTable ?? throw new LivegraftException(ExitCode.InvalidInput, DiffErrors.NoSymbolTable, "object has no symbol table", name);
         var bySection = new Dictionary<ElfSection, List<ElfSymbol>>(ReferenceEqualityComparer.Instance);
         foreach (var s in Symbols.Symbols)
         {

@@ -1,36 +1,86 @@
 namespace Livegraft.Diff;
 
-/// <summary>How the entries of one special section are tied to functions.</summary>
+/// <summary>Entry sizes and field offsets of the x86-64 special sections, which depend on the
+/// target kernel's structs. <see cref="Linux61"/> is Linux 6.1's; a target reads its own from its
+/// tree, and <c>livegraft diff --sizes</c> overrides them.</summary>
+public sealed record SpecialSectionSizes
+{
+    /// <summary>Linux 6.1 on x86-64 (struct alt_instr is 12 bytes there; 14 from 6.3).</summary>
+    public static SpecialSectionSizes Linux61 { get; } = new();
+
+    /// <summary>sizeof(struct bug_entry).</summary>
+    public int BugEntry { get; init; } = 12;
+    /// <summary>sizeof(struct jump_entry).</summary>
+    public int JumpEntry { get; init; } = 16;
+    /// <summary>sizeof(struct alt_instr); its last two bytes are instrlen and replacementlen.</summary>
+    public int AltInstr { get; init; } = 12;
+    /// <summary>sizeof(struct exception_table_entry).</summary>
+    public int ExceptionEntry { get; init; } = 12;
+    /// <summary>sizeof(struct paravirt_patch_site).</summary>
+    public int ParavirtPatchSite { get; init; } = 16;
+    /// <summary>offsetof(struct paravirt_patch_site, len).</summary>
+    public int ParavirtLenOffset { get; init; } = 9;
+    /// <summary>sizeof(struct static_call_site).</summary>
+    public int StaticCallSite { get; init; } = 8;
+    /// <summary>sizeof(struct orc_entry).</summary>
+    public int OrcEntry { get; init; } = 6;
+}
+
+/// <summary>How many code bytes at an entry's anchor the kernel rewrites at boot or module load.</summary>
+public enum SiteLength
+{
+    /// <summary>None: the entry only describes the code.</summary>
+    None,
+    /// <summary>A fixed number of bytes (<see cref="SpecialSection.Site"/>).</summary>
+    Fixed,
+    /// <summary>A u8 field of the entry at offset <see cref="SpecialSection.Site"/>.</summary>
+    EntryField,
+    /// <summary>The call, jmp or Jcc instruction at the site (5 or 6 bytes).</summary>
+    Instruction,
+}
+
+/// <summary>How the entries of one special section are tied to code: what the differ keeps per
+/// included function and what run-pre verification masks. Defined here once for both.</summary>
 /// <param name="Name">Section name.</param>
 /// <param name="EntrySize">Bytes per entry for the target kernel.</param>
 /// <param name="AnchorOffset">Offset in the entry of the relocation that points at the code the entry belongs to.</param>
 /// <param name="KeyOffset">Offset of a relocation to a static key or static call key, or -1.</param>
-internal sealed record SpecialSection(string Name, int EntrySize, int AnchorOffset, int KeyOffset = -1);
+/// <param name="SiteKind">What the kernel rewrites at the anchor.</param>
+/// <param name="Site">The fixed length, or the offset of the length field.</param>
+/// <param name="Regenerated">The differ rebuilds the section from the included functions instead of filtering it.</param>
+public sealed record SpecialSection(string Name, int EntrySize, int AnchorOffset, int KeyOffset = -1,
+    SiteLength SiteKind = SiteLength.None, int Site = 0, bool Regenerated = false);
 
-/// <summary>The x86-64 special sections the differ filters per function (keeping only entries of
-/// included functions) and the ones it drops or regenerates.</summary>
-internal static class SpecialSections
+/// <summary>The x86-64 special sections: those filtered per function (keeping only entries of
+/// included functions), those regenerated, and those dropped.</summary>
+public static class SpecialSections
 {
-    /// <summary>Sections whose entries are filtered per function.</summary>
-    public static IReadOnlyList<SpecialSection> Filtered(SpecialSectionSizes sizes) =>
+    /// <summary>Every special section tied to code, for the target's <paramref name="sizes"/>.</summary>
+    public static IReadOnlyList<SpecialSection> For(SpecialSectionSizes sizes) =>
     [
         new("__bug_table", sizes.BugEntry, 0),
-        new("__jump_table", sizes.JumpEntry, 0, KeyOffset: 8),
-        new(".altinstructions", sizes.AltInstr, 0),
+        // struct jump_entry: s32 code, s32 target, long key; the 5-byte jump or NOP at code.
+        new("__jump_table", sizes.JumpEntry, 0, KeyOffset: 8, SiteKind: SiteLength.Fixed, Site: 5),
+        // struct alt_instr: s32 instr, s32 repl, ..., u8 instrlen, u8 replacementlen (apply_alternatives).
+        new(".altinstructions", sizes.AltInstr, 0, SiteKind: SiteLength.EntryField, Site: sizes.AltInstr - 2),
         new("__ex_table", sizes.ExceptionEntry, 0),
-        new(".parainstructions", sizes.ParavirtPatchSite, 0),
-        new(".static_call_sites", sizes.StaticCallSite, 0, KeyOffset: 4),
+        // struct paravirt_patch_site: u8 *instr, u8 type, u8 len (apply_paravirt).
+        new(".parainstructions", sizes.ParavirtPatchSite, 0, SiteKind: SiteLength.EntryField, Site: sizes.ParavirtLenOffset),
+        // struct static_call_site: s32 addr, s32 key; the 5-byte call at addr.
+        new(".static_call_sites", sizes.StaticCallSite, 0, KeyOffset: 4, SiteKind: SiteLength.Fixed, Site: 5),
         new(".orc_unwind_ip", 4, 0),
-        new(".retpoline_sites", 4, 0),
-        new(".return_sites", 4, 0),
-        new(".call_sites", 4, 0),
-        new(".ibt_endbr_seal", 4, 0),
-        new(".smp_locks", 4, 0),
+        // apply_retpolines, apply_returns, call depth thunks: the call/jmp at the site.
+        new(".retpoline_sites", 4, 0, SiteKind: SiteLength.Instruction),
+        new(".return_sites", 4, 0, SiteKind: SiteLength.Instruction),
+        new(".call_sites", 4, 0, SiteKind: SiteLength.Instruction),
+        new(".ibt_endbr_seal", 4, 0, SiteKind: SiteLength.Fixed, Site: 4),
+        // alternatives_smp_unlock: the lock prefix.
+        new(".smp_locks", 4, 0, SiteKind: SiteLength.Fixed, Site: 1),
         new(".kcfi_traps", 4, 0),
+        // ftrace's call sites (objtool / recordmcount): the 5-byte fentry call.
+        new("__mcount_loc", 8, 0, SiteKind: SiteLength.Fixed, Site: 5, Regenerated: true),
+        new("__patchable_function_entries", 8, 0, Regenerated: true),
     ];
-
-    /// <summary>Sections rebuilt from the included functions instead of copied.</summary>
-    public static readonly HashSet<string> Regenerated = new(StringComparer.Ordinal) { "__mcount_loc", "__patchable_function_entries" };
 
     /// <summary>Sections handled through another one (.orc_unwind pairs with .orc_unwind_ip;
     /// replacement code is reached from .altinstructions).</summary>

@@ -10,7 +10,7 @@ namespace Livegraft.Elf;
 /// </summary>
 public sealed class ElfFile
 {
-    private byte[] _original = [];
+    private ReadOnlyMemory<byte> _original = ReadOnlyMemory<byte>.Empty;
     private ulong _originalSectionHeaderOffset;
     private int _originalSectionCount = -1;
     private readonly Dictionary<ElfSection, (ulong Offset, ulong Size)> _originalPlacement = new(ReferenceEqualityComparer.Instance);
@@ -80,11 +80,53 @@ public sealed class ElfFile
         return Read(data, path);
     }
 
-    /// <summary>Reads a file from memory; <paramref name="fileName"/> only names it in diagnostics.</summary>
-    public static ElfFile Read(byte[] data, string? fileName = null) => new ElfReader(data, fileName).Read();
+    /// <summary>Reads a file from memory (sections keep slices of <paramref name="data"/>);
+    /// <paramref name="fileName"/> only names it in diagnostics.</summary>
+    public static ElfFile Read(ReadOnlyMemory<byte> data, string? fileName = null) => new ElfReader(data, fileName).Read();
+
+    /// <summary>Reads only the ELF header and program headers of a stream (a core file such as
+    /// <c>/proc/kcore</c>, far larger than memory); the result has no sections.</summary>
+    public static ElfFile ReadSegments(Stream stream, string? fileName = null) => ElfReader.ReadSegments(stream, fileName);
+
+    /// <summary>Reads one section's contents from a file without reading the rest of it (scanning
+    /// thousands of modules for their <c>.modinfo</c>); null when the file has no such section.</summary>
+    public static byte[]? ReadSectionData(string path, string sectionName)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 4096, FileOptions.RandomAccess);
+            return ElfReader.ReadSectionData(stream, sectionName, path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new LivegraftException(ExitCode.InvalidInput, "LG0001", $"cannot read: {e.Message}", path);
+        }
+    }
+
+    /// <summary>True when <paramref name="data"/> starts with an ELF64 identification of either byte order.</summary>
+    public static bool IsElf64(ReadOnlySpan<byte> data) =>
+        data.Length >= 16 && data[0] == 0x7f && data[1] == (byte)'E' && data[2] == (byte)'L' && data[3] == (byte)'F' && data[4] == ELFCLASS64;
+
+    /// <summary>The file offset of a virtual address through the PT_LOAD segments, or -1 when none maps it.</summary>
+    public long FileOffsetOf(ulong address)
+    {
+        foreach (var p in Segments)
+            if (p.Type == PT_LOAD && address >= p.VirtualAddress && address - p.VirtualAddress < p.FileSize)
+                return (long)(p.Offset + (address - p.VirtualAddress));
+        return -1;
+    }
+
+    /// <summary>The virtual address of a file offset through the PT_LOAD segments, or null.</summary>
+    public ulong? AddressOf(long offset)
+    {
+        foreach (var p in Segments)
+            if (p.Type == PT_LOAD && offset >= 0 && (ulong)offset >= p.Offset && (ulong)offset - p.Offset < p.FileSize)
+                return p.VirtualAddress + ((ulong)offset - p.Offset);
+        return null;
+    }
 
     /// <summary>Reads without throwing: returns false with the diagnostic on malformed input.</summary>
-    public static bool TryRead(byte[] data, string? fileName, out ElfFile? file, out Diagnostic? error)
+    public static bool TryRead(ReadOnlyMemory<byte> data, string? fileName, out ElfFile? file, out Diagnostic? error)
     {
         try
         {
@@ -100,7 +142,7 @@ public sealed class ElfFile
         }
     }
 
-    internal void SetOriginal(byte[] data, ulong shoff, int count)
+    internal void SetOriginal(ReadOnlyMemory<byte> data, ulong shoff, int count)
     {
         _original = data;
         _originalSectionHeaderOffset = shoff;
@@ -281,7 +323,7 @@ public sealed class ElfFile
             throw new LivegraftException(ExitCode.InvalidInput, "LG0035", $"the file would exceed {MaxOutputSize} bytes", FileName);
         var output = new byte[end];
         if (preserved)
-            _original.CopyTo(output, 0); // keeps padding and anything no header describes
+            _original.Span.CopyTo(output); // keeps padding and anything no header describes
 
         var h = output.AsSpan();
         h[0] = 0x7f; h[1] = (byte)'E'; h[2] = (byte)'L'; h[3] = (byte)'F';
@@ -292,7 +334,7 @@ public sealed class ElfFile
         enc.WriteU16(h[18..], Header.Machine);
         enc.WriteU32(h[20..], Header.Version);
         enc.WriteU64(h[24..], Header.Entry);
-        enc.WriteU64(h[32..], Segments.Count > 0 ? (preserved ? enc.ReadU64(_original.AsSpan(32)) : EHDR64_SIZE) : 0);
+        enc.WriteU64(h[32..], Segments.Count > 0 ? (preserved ? enc.ReadU64(_original.Span[32..]) : EHDR64_SIZE) : 0);
         enc.WriteU64(h[40..], count > 0 ? shoff : 0);
         enc.WriteU32(h[48..], Header.Flags);
         enc.WriteU16(h[52..], EHDR64_SIZE);

@@ -18,6 +18,10 @@ public static class ElfNative
 
     public const ushort EM_X86_64 = 62;
 
+    public const uint PT_NULL = 0;
+    public const uint PT_LOAD = 1;
+    public const uint PT_NOTE = 4;
+
     public const int EHDR64_SIZE = 64;
     public const int SHDR64_SIZE = 64;
     public const int PHDR64_SIZE = 56;

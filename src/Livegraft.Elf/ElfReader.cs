@@ -6,11 +6,11 @@ namespace Livegraft.Elf;
 /// malformed input raises <see cref="ElfFormatException"/> with the file and offset.</summary>
 internal sealed class ElfReader
 {
-    private readonly byte[] _data;
+    private readonly ReadOnlyMemory<byte> _data;
     private readonly string? _name;
     private ElfEncoding _enc;
 
-    public ElfReader(byte[] data, string? name)
+    public ElfReader(ReadOnlyMemory<byte> data, string? name)
     {
         _data = data;
         _name = name;
@@ -22,52 +22,16 @@ internal sealed class ElfReader
     {
         if (offset > (ulong)_data.Length || length > (ulong)_data.Length - offset)
             throw Error("LG0003", $"{what} (0x{offset:x}+0x{length:x}) lies outside the file ({_data.Length} bytes)", offset);
-        return _data.AsSpan((int)offset, (int)length);
+        return _data.Span.Slice((int)offset, (int)length);
     }
 
     public ElfFile Read()
     {
-        if (_data.Length < 16 || _data[0] != 0x7f || _data[1] != 'E' || _data[2] != 'L' || _data[3] != 'F')
-            throw Error("LG0002", "not an ELF file (bad magic)", 0);
-        if (_data[4] != ELFCLASS64)
-            throw Error("LG0004", $"unsupported ELF class {_data[4]}: only ELF64 is supported", 4);
-        if (_data[5] is not (ELFDATA2LSB or ELFDATA2MSB))
-            throw Error("LG0005", $"unsupported ELF data encoding {_data[5]}", 5);
-        _enc = new ElfEncoding(_data[5] == ELFDATA2MSB);
-        var eh = Slice(0, EHDR64_SIZE, "ELF header");
-        var file = CreateEmpty();
-        file.FileName = _name;
-        var h = file.Header;
-        h.Class = eh[4]; h.Data = eh[5]; h.IdentVersion = eh[6]; h.OsAbi = eh[7]; h.AbiVersion = eh[8];
-        h.Type = _enc.ReadU16(eh[16..]);
-        h.Machine = _enc.ReadU16(eh[18..]);
-        h.Version = _enc.ReadU32(eh[20..]);
-        h.Entry = _enc.ReadU64(eh[24..]);
-        var phoff = _enc.ReadU64(eh[32..]);
+        var file = ReadHeaderAndSegments(_data.Span, out var eh);
         var shoff = _enc.ReadU64(eh[40..]);
-        h.Flags = _enc.ReadU32(eh[48..]);
-        var phentsize = _enc.ReadU16(eh[54..]);
-        var phnum = _enc.ReadU16(eh[56..]);
         var shentsize = _enc.ReadU16(eh[58..]);
         ulong shnum = _enc.ReadU16(eh[60..]);
         uint shstrndx = _enc.ReadU16(eh[62..]);
-
-        if (phnum > 0)
-        {
-            if (phentsize != PHDR64_SIZE)
-                throw Error("LG0006", $"program header entry size {phentsize}, expected {PHDR64_SIZE}", 54);
-            var table = Slice(phoff, (ulong)phnum * PHDR64_SIZE, "program header table");
-            for (var i = 0; i < phnum; i++)
-            {
-                var e = table.Slice(i * PHDR64_SIZE, PHDR64_SIZE);
-                file.Segments.Add(new ElfSegment
-                {
-                    Type = _enc.ReadU32(e), Flags = _enc.ReadU32(e[4..]), Offset = _enc.ReadU64(e[8..]),
-                    VirtualAddress = _enc.ReadU64(e[16..]), PhysicalAddress = _enc.ReadU64(e[24..]),
-                    FileSize = _enc.ReadU64(e[32..]), MemorySize = _enc.ReadU64(e[40..]), Alignment = _enc.ReadU64(e[48..]),
-                });
-            }
-        }
 
         if (shoff == 0)
         {
@@ -86,13 +50,7 @@ internal sealed class ElfReader
         var headers = Slice(shoff, shnum * SHDR64_SIZE, "section header table");
         var count = (int)shnum;
 
-        var raw = new (uint Name, uint Type, ulong Flags, ulong Addr, ulong Off, ulong Size, uint Link, uint Info, ulong Align, ulong EntSize)[count];
-        for (var i = 0; i < count; i++)
-        {
-            var e = headers.Slice(i * SHDR64_SIZE, SHDR64_SIZE);
-            raw[i] = (_enc.ReadU32(e), _enc.ReadU32(e[4..]), _enc.ReadU64(e[8..]), _enc.ReadU64(e[16..]), _enc.ReadU64(e[24..]),
-                _enc.ReadU64(e[32..]), _enc.ReadU32(e[40..]), _enc.ReadU32(e[44..]), _enc.ReadU64(e[48..]), _enc.ReadU64(e[56..]));
-        }
+        var raw = DecodeSectionHeaders(headers, count);
 
         for (var i = 0; i < count; i++)
         {
@@ -114,7 +72,7 @@ internal sealed class ElfReader
             if (i != 0 && r.Type != SHT_NOBITS)
             {
                 Slice(r.Off, r.Size, $"section {i} contents");
-                s.Data = new ReadOnlyMemory<byte>(_data, (int)r.Off, (int)r.Size);
+                s.Data = _data.Slice((int)r.Off, (int)r.Size);
             }
             file.Sections.Add(s);
         }
@@ -151,6 +109,141 @@ internal sealed class ElfReader
         }
         file.SetOriginal(_data, shoff, count);
         return file;
+    }
+
+    /// <summary>Reads the ELF header and program headers only, from a stream that may be far larger
+    /// than memory (<c>/proc/kcore</c>): what a core file or an executable's segments need.</summary>
+    public static ElfFile ReadSegments(Stream stream, string? name)
+    {
+        var head = new byte[EHDR64_SIZE];
+        ReadExactly(stream, 0, head, name, "ELF header");
+        var reader = new ElfReader(head, name);
+        var file = reader.ReadHeaderAndSegments(head, out var eh, readTable: false);
+        var phoff = reader._enc.ReadU64(eh[32..]);
+        var phnum = reader._enc.ReadU16(eh[56..]);
+        var table = new byte[phnum * PHDR64_SIZE];
+        ReadExactly(stream, phoff, table, name, "program header table");
+        reader.AddSegments(file, table, phnum);
+        return file;
+    }
+
+    private static void ReadExactly(Stream stream, ulong offset, byte[] into, string? name, string what)
+    {
+        try
+        {
+            stream.Position = checked((long)offset);
+            stream.ReadExactly(into);
+        }
+        catch (Exception e) when (e is EndOfStreamException or IOException or OverflowException or ArgumentOutOfRangeException)
+        {
+            throw new ElfFormatException("LG0003", $"{what} (0x{offset:x}+0x{into.Length:x}) cannot be read: {e.Message}", name, offset);
+        }
+    }
+
+    private readonly record struct RawSection(uint Name, uint Type, ulong Flags, ulong Addr, ulong Off, ulong Size, uint Link, uint Info, ulong Align, ulong EntSize);
+
+    private RawSection[] DecodeSectionHeaders(ReadOnlySpan<byte> headers, int count)
+    {
+        var raw = new RawSection[count];
+        for (var i = 0; i < count; i++)
+        {
+            var e = headers.Slice(i * SHDR64_SIZE, SHDR64_SIZE);
+            raw[i] = new RawSection(_enc.ReadU32(e), _enc.ReadU32(e[4..]), _enc.ReadU64(e[8..]), _enc.ReadU64(e[16..]), _enc.ReadU64(e[24..]),
+                _enc.ReadU64(e[32..]), _enc.ReadU32(e[40..]), _enc.ReadU32(e[44..]), _enc.ReadU64(e[48..]), _enc.ReadU64(e[56..]));
+        }
+        return raw;
+    }
+
+    /// <summary>Reads the contents of the first section named <paramref name="sectionName"/> from a
+    /// stream, touching only the headers, the section-name table and that section; null when there
+    /// is no such section.</summary>
+    public static byte[]? ReadSectionData(Stream stream, string sectionName, string? name)
+    {
+        var head = new byte[EHDR64_SIZE];
+        ReadExactly(stream, 0, head, name, "ELF header");
+        var reader = new ElfReader(head, name);
+        reader.ReadHeaderAndSegments(head, out var eh, readTable: false);
+        var enc = reader._enc;
+        var shoff = enc.ReadU64(eh[40..]);
+        if (shoff == 0)
+            return null;
+        if (enc.ReadU16(eh[58..]) != SHDR64_SIZE)
+            throw reader.Error("LG0007", $"section header entry size {enc.ReadU16(eh[58..])}, expected {SHDR64_SIZE}", 58);
+        ulong count = enc.ReadU16(eh[60..]);
+        uint shstrndx = enc.ReadU16(eh[62..]);
+        var first = new byte[SHDR64_SIZE];
+        ReadExactly(stream, shoff, first, name, "section header 0");
+        if (count == 0)
+            count = enc.ReadU64(first.AsSpan(32));
+        if (shstrndx == SHN_XINDEX)
+            shstrndx = enc.ReadU32(first.AsSpan(40));
+        if (count > (ulong)Math.Max(0, stream.Length) / SHDR64_SIZE)
+            throw reader.Error("LG0008", $"section count {count} cannot fit in the file", 60);
+        var table = new byte[count * SHDR64_SIZE];
+        ReadExactly(stream, shoff, table, name, "section header table");
+        var raw = reader.DecodeSectionHeaders(table, (int)count);
+        if (shstrndx == 0 || shstrndx >= count || raw[shstrndx].Type != SHT_STRTAB)
+            throw reader.Error("LG0009", $"e_shstrndx {shstrndx} is not a string table", 62);
+        var names = new ElfStringTable(".shstrtab") { Data = ReadContents(stream, raw[shstrndx], name, "section name table") };
+        foreach (var r in raw)
+            if (r.Type != SHT_NULL && names.Matches(r.Name, sectionName))
+                return r.Type == SHT_NOBITS ? [] : ReadContents(stream, r, name, $"section {sectionName} contents");
+        return null;
+    }
+
+    private static byte[] ReadContents(Stream stream, RawSection r, string? name, string what)
+    {
+        if (r.Size > int.MaxValue || r.Off > (ulong)Math.Max(0, stream.Length) || r.Size > (ulong)stream.Length - r.Off)
+            throw new ElfFormatException("LG0003", $"{what} (0x{r.Off:x}+0x{r.Size:x}) lies outside the file ({stream.Length} bytes)", name, r.Off);
+        var bytes = new byte[r.Size];
+        ReadExactly(stream, r.Off, bytes, name, what);
+        return bytes;
+    }
+
+    /// <summary>Checks the identification, reads the header fields into a new file, and (unless
+    /// <paramref name="readTable"/> is false) the program headers from <paramref name="data"/>.</summary>
+    private ElfFile ReadHeaderAndSegments(ReadOnlySpan<byte> data, out ReadOnlySpan<byte> eh, bool readTable = true)
+    {
+        if (data.Length < 16 || data[0] != 0x7f || data[1] != 'E' || data[2] != 'L' || data[3] != 'F')
+            throw Error("LG0002", "not an ELF file (bad magic)", 0);
+        if (data[4] != ELFCLASS64)
+            throw Error("LG0004", $"unsupported ELF class {data[4]}: only ELF64 is supported", 4);
+        if (data[5] is not (ELFDATA2LSB or ELFDATA2MSB))
+            throw Error("LG0005", $"unsupported ELF data encoding {data[5]}", 5);
+        _enc = new ElfEncoding(data[5] == ELFDATA2MSB);
+        if (data.Length < EHDR64_SIZE)
+            throw Error("LG0003", $"ELF header (0x0+0x{EHDR64_SIZE:x}) lies outside the file ({data.Length} bytes)", 0);
+        eh = data[..EHDR64_SIZE];
+        var file = CreateEmpty();
+        file.FileName = _name;
+        var h = file.Header;
+        h.Class = eh[4]; h.Data = eh[5]; h.IdentVersion = eh[6]; h.OsAbi = eh[7]; h.AbiVersion = eh[8];
+        h.Type = _enc.ReadU16(eh[16..]);
+        h.Machine = _enc.ReadU16(eh[18..]);
+        h.Version = _enc.ReadU32(eh[20..]);
+        h.Entry = _enc.ReadU64(eh[24..]);
+        h.Flags = _enc.ReadU32(eh[48..]);
+        var phentsize = _enc.ReadU16(eh[54..]);
+        var phnum = _enc.ReadU16(eh[56..]);
+        if (phnum > 0 && phentsize != PHDR64_SIZE)
+            throw Error("LG0006", $"program header entry size {phentsize}, expected {PHDR64_SIZE}", 54);
+        if (readTable && phnum > 0)
+            AddSegments(file, Slice(_enc.ReadU64(eh[32..]), (ulong)phnum * PHDR64_SIZE, "program header table"), phnum);
+        return file;
+    }
+
+    private void AddSegments(ElfFile file, ReadOnlySpan<byte> table, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            var e = table.Slice(i * PHDR64_SIZE, PHDR64_SIZE);
+            file.Segments.Add(new ElfSegment
+            {
+                Type = _enc.ReadU32(e), Flags = _enc.ReadU32(e[4..]), Offset = _enc.ReadU64(e[8..]),
+                VirtualAddress = _enc.ReadU64(e[16..]), PhysicalAddress = _enc.ReadU64(e[24..]),
+                FileSize = _enc.ReadU64(e[32..]), MemorySize = _enc.ReadU64(e[40..]), Alignment = _enc.ReadU64(e[48..]),
+            });
+        }
     }
 
     private static bool LinksSection(uint type) =>

@@ -17,12 +17,12 @@ public static class HostJson
         w.WriteString("name", r.Name);
         w.WriteString("file", r.File);
         w.WriteString("sha256", r.Sha256);
-        w.WriteString("outcome", Kebab(r.Outcome.ToString()));
+        w.WriteString("outcome", Json.Kebab(r.Outcome.ToString()));
         w.WriteNumber("elapsedSeconds", Math.Round(r.Elapsed.TotalSeconds, 3));
         w.WriteBoolean("signalled", r.Signalled);
         WriteBlockers(w, r.Blockers);
-        WriteStrings(w, "replaced", r.Replaced);
-        WriteDiagnostics(w, r.Diagnostics);
+        Json.WriteStrings(w, "replaced", r.Replaced);
+        Json.WriteDiagnostics(w, r.Diagnostics);
         w.WriteEndObject();
     }
 
@@ -41,7 +41,7 @@ public static class HostJson
             w.WriteBoolean("unloaded", r.Unloaded);
             w.WriteNumber("elapsedSeconds", Math.Round(r.Elapsed.TotalSeconds, 3));
             WriteBlockers(w, r.Blockers);
-            WriteDiagnostics(w, r.Diagnostics);
+            Json.WriteDiagnostics(w, r.Diagnostics);
             w.WriteEndObject();
         }
         w.WriteEndArray();
@@ -61,7 +61,7 @@ public static class HostJson
     public static void Write(Utf8JsonWriter w, HostStatus s)
     {
         w.WriteStartObject();
-        w.WriteString("verdict", Kebab(s.Verdict.ToString()));
+        w.WriteString("verdict", Json.Kebab(s.Verdict.ToString()));
         w.WriteStartObject("kernel");
         w.WriteString("release", s.Kernel.Release);
         if (s.Kernel.BuildId is null)
@@ -82,7 +82,7 @@ public static class HostJson
             w.WriteEndObject();
         }
         w.WriteEndArray();
-        WriteNullable(w, "bootId", s.BootId);
+        Json.WriteNullable(w, "bootId", s.BootId);
         w.WriteEndObject();
         w.WriteString("effectiveVersion", s.EffectiveVersion);
         if (s.TransitionPatch is null)
@@ -94,7 +94,7 @@ public static class HostJson
         Kexec.KexecJson.WriteBootSafety(w, s.BootSafety);
         if (s.Kexec is not null)
             Kexec.KexecJson.WriteState(w, s.Kexec);
-        WriteDiagnostics(w, s.Diagnostics);
+        Json.WriteDiagnostics(w, s.Diagnostics);
         w.WriteEndObject();
     }
 
@@ -108,15 +108,15 @@ public static class HostJson
         w.WriteNumber("size", ko.Size);
         w.WriteBoolean("kernelModule", ko.HasThisModule);
         w.WriteBoolean("livepatch", ko.IsLivepatch);
-        WriteNullable(w, "vermagic", ko.Vermagic);
-        WriteNullable(w, "kernelRelease", ko.KernelRelease);
+        Json.WriteNullable(w, "vermagic", ko.Vermagic);
+        Json.WriteNullable(w, "kernelRelease", ko.KernelRelease);
         if (ko.Replace is { } replace)
             w.WriteBoolean("replace", replace);
         else
             w.WriteNull("replace");
         w.WriteStartObject("livegraft");
         foreach (var kv in ko.LivegraftInfo)
-            w.WriteString(CamelCase(kv.Key), kv.Value);
+            w.WriteString(Json.CamelCase(kv.Key), kv.Value);
         w.WriteEndObject();
         w.WriteStartArray("modinfo");
         foreach (var kv in ko.ModInfo)
@@ -127,7 +127,7 @@ public static class HostJson
             w.WriteEndObject();
         }
         w.WriteEndArray();
-        WriteStrings(w, "objects", ko.KlpObjects);
+        Json.WriteStrings(w, "objects", ko.KlpObjects);
         w.WriteNumber("klpRelocationCount", ko.KlpRelocations.Sum(r => r.Count));
         w.WriteStartArray("klpRelocations");
         foreach (var r in ko.KlpRelocations)
@@ -160,7 +160,7 @@ public static class HostJson
         w.WriteBoolean("ok", true);
         w.WriteString("action", action);
         WriteInstalled(w, patches, null);
-        WriteNullable(w, "unit", unitPath);
+        Json.WriteNullable(w, "unit", unitPath);
         w.WriteEndObject();
     }
 
@@ -168,9 +168,7 @@ public static class HostJson
     public static void Write(Utf8JsonWriter w, string release, IReadOnlyList<BootLoadResult> results)
     {
         w.WriteStartObject();
-        var ok = results.All(r => r.Action != "failed");
-        w.WriteBoolean("ok", ok);
-        w.WriteNumber("exitCode", ok ? 0 : (int)ExitCode.HostFailure);
+        Json.WriteOutcome(w, BootLoadResult.ExitCodeOf(results));
         w.WriteString("release", release);
         w.WriteStartArray("patches");
         foreach (var r in results)
@@ -178,10 +176,10 @@ public static class HostJson
             w.WriteStartObject();
             w.WriteString("name", r.Patch.Name);
             w.WriteString("file", r.Patch.Path);
-            w.WriteString("action", r.Action);
+            w.WriteString("action", Json.Kebab(r.Action.ToString()));
             if (r.Load is not null)
-                w.WriteString("outcome", Kebab(r.Load.Outcome.ToString()));
-            WriteDiagnostics(w, r.Diagnostics);
+                w.WriteString("outcome", Json.Kebab(r.Load.Outcome.ToString()));
+            Json.WriteDiagnostics(w, r.Diagnostics);
             w.WriteEndObject();
         }
         w.WriteEndArray();
@@ -254,54 +252,14 @@ public static class HostJson
             w.WriteNumber("tid", b.Tid);
             w.WriteString("comm", b.Comm);
             w.WriteNumber("patchState", b.PatchState);
-            WriteNullable(w, "function", b.Function);
-            WriteStrings(w, "stack", b.Stack);
+            Json.WriteNullable(w, "function", b.Function);
+            Json.WriteStrings(w, "stack", b.Stack);
             w.WriteEndObject();
         }
         w.WriteEndArray();
     }
 
-    private static void WriteDiagnostics(Utf8JsonWriter w, IReadOnlyList<Diagnostic> diagnostics)
-    {
-        w.WriteStartArray("diagnostics");
-        foreach (var d in diagnostics)
-            d.WriteJson(w);
-        w.WriteEndArray();
-    }
 
-    private static void WriteStrings(Utf8JsonWriter w, string name, IEnumerable<string> values)
-    {
-        w.WriteStartArray(name);
-        foreach (var v in values)
-            w.WriteStringValue(v);
-        w.WriteEndArray();
-    }
 
-    private static void WriteNullable(Utf8JsonWriter w, string name, string? value)
-    {
-        if (value is null)
-            w.WriteNull(name);
-        else
-            w.WriteString(name, value);
-    }
 
-    /// <summary><c>InTransition</c> → <c>in-transition</c>.</summary>
-    public static string Kebab(string pascal)
-    {
-        var sb = new System.Text.StringBuilder();
-        foreach (var c in pascal)
-        {
-            if (char.IsUpper(c) && sb.Length > 0)
-                sb.Append('-');
-            sb.Append(char.ToLowerInvariant(c));
-        }
-        return sb.ToString();
-    }
-
-    /// <summary><c>kernel_build_id</c> → <c>kernelBuildId</c>.</summary>
-    internal static string CamelCase(string snake)
-    {
-        var parts = snake.Split(['_', '-', '.'], StringSplitOptions.RemoveEmptyEntries);
-        return string.Concat(parts.Select((p, i) => i == 0 ? p : char.ToUpperInvariant(p[0]) + p[1..]));
-    }
 }

@@ -1,5 +1,5 @@
-using System.Buffers.Binary;
-using System.Text;
+using Livegraft.Elf;
+using Livegraft.Symbols;
 
 namespace Livegraft.Host;
 
@@ -19,8 +19,7 @@ public sealed record KlpSymbol(string Object, string Symbol, int Sympos);
 
 /// <summary>
 /// What Livegraft needs to know about a kernel module file before loading it: its
-/// <c>.modinfo</c> strings and its klp relocation sections and symbols. Deliberately a tiny
-/// ELF64 little-endian reader over a span, isolated so the shared ELF model can replace it.
+/// <c>.modinfo</c> strings and its klp relocation sections and symbols, read through Livegraft.Elf.
 /// </summary>
 public sealed class KernelModuleFile
 {
@@ -102,13 +101,7 @@ public sealed class KernelModuleFile
             .Select(kv => new KeyValuePair<string, string>(kv.Key["livegraft.".Length..], kv.Value)).ToList();
 
     /// <summary>kbuild's module name for a file name: basename, no <c>.ko</c>, <c>-</c> → <c>_</c>.</summary>
-    public static string NameFromFileName(string path)
-    {
-        var name = System.IO.Path.GetFileName(path);
-        if (name.EndsWith(".ko", StringComparison.Ordinal))
-            name = name[..^3];
-        return name.Replace('-', '_');
-    }
+    public static string NameFromFileName(string path) => ModuleInfo.NameFromFileName(path);
 
     /// <summary>Reads a module file; throws <see cref="LivegraftException"/> (LG0500 missing, LG0501 malformed).</summary>
     public static KernelModuleFile Read(string path)
@@ -128,116 +121,52 @@ public sealed class KernelModuleFile
     }
 
     /// <summary>Parses module bytes; throws <see cref="LivegraftException"/> LG0501 on anything malformed.</summary>
-    public static KernelModuleFile Parse(ReadOnlySpan<byte> file, string path)
+    public static KernelModuleFile Parse(byte[] file, string path)
     {
-        // ELF64 header, gABI "ELF Header". Only what a module needs: class, data, type, sections.
-        if (file.Length < 64 || !file[..4].SequenceEqual("\u007fELF"u8))
-            throw Malformed(path, "not an ELF file", null);
-        if (file[4] != 2 /* ELFCLASS64 */ || file[5] != 1 /* ELFDATA2LSB */)
+        ElfFile elf;
+        try
+        {
+            elf = ElfFile.Read(file, path);
+        }
+        catch (LivegraftException e)
+        {
+            throw Malformed(path, e.Diagnostics[0].Message, e.Diagnostics[0].Location);
+        }
+        if (elf.Header.Class != ElfNative.ELFCLASS64 || elf.Header.Data != ElfNative.ELFDATA2LSB)
             throw Malformed(path, "not a 64-bit little-endian ELF file", null);
-        if (U16(file, 16) != 1 /* ET_REL */)
+        if (elf.Header.Type != ElfNative.ET_REL)
             throw Malformed(path, "not a relocatable object (a kernel module is ET_REL)", null);
-        var shoff = U64(file, 0x28);
-        var shentsize = U16(file, 0x3a);
-        var shnum = (int)U16(file, 0x3c);
-        var shstrndx = (int)U16(file, 0x3e);
-        if (shentsize != 64 || shnum == 0 || shstrndx >= shnum || shoff > (ulong)file.Length || (ulong)file.Length - shoff < (ulong)shnum * 64)
-            throw Malformed(path, "section header table out of bounds", null);
-
-        var sections = new Section[shnum];
-        for (var i = 0; i < shnum; i++)
-        {
-            var h = file.Slice((int)shoff + i * 64, 64);
-            sections[i] = new Section(U32(h, 0), U32(h, 4), U64(h, 0x18), U64(h, 0x20), U32(h, 0x28), U64(h, 0x38));
-            if (sections[i].Type != 8 /* SHT_NOBITS */ && (sections[i].Offset > (ulong)file.Length || (ulong)file.Length - sections[i].Offset < sections[i].Size))
-                throw Malformed(path, $"section {i} extends past the end of the file (truncated?)", null);
-        }
-        var shstr = Data(file, sections[shstrndx]);
-
-        var modinfo = new List<KeyValuePair<string, string>>();
         var klpRelocations = new List<KlpRelocationSection>();
-        var klpSymbols = new List<KlpSymbol>();
-        var hasThisModule = false;
-        for (var i = 0; i < shnum; i++)
+        foreach (var s in elf.Sections)
         {
-            var name = CString(shstr, sections[i].Name, path, "section name");
-            var s = sections[i];
-            if (name == ".modinfo")
-                ParseModInfo(Data(file, s), modinfo);
-            else if (name == ".gnu.linkonce.this_module")
-                hasThisModule = true;
-            else if (name.StartsWith(".klp.rela.", StringComparison.Ordinal))
-            {
-                // .klp.rela.<objname>.<section name>; objname has no dots (klp_apply_section_relocs).
-                var rest = name[".klp.rela.".Length..];
-                var dot = rest.IndexOf('.', StringComparison.Ordinal);
-                if (dot <= 0)
-                    throw Malformed(path, "incorrectly formatted klp relocation section name", name);
-                var count = s.EntSize == 0 ? 0 : (int)(s.Size / s.EntSize);
-                klpRelocations.Add(new KlpRelocationSection(name, rest[..dot], rest[(dot + 1)..], count));
-            }
-            else if (s.Type == 2 /* SHT_SYMTAB */)
-            {
-                if (s.Link >= shnum)
-                    throw Malformed(path, "symbol table links to a missing string table", name);
-                var strtab = Data(file, sections[s.Link]);
-                var symtab = Data(file, s);
-                for (var off = 24; off + 24 <= symtab.Length; off += 24)
-                {
-                    var sym = CString(strtab, U32(symtab, off), path, name);
-                    if (!sym.StartsWith(".klp.sym.", StringComparison.Ordinal))
-                        continue;
-                    // .klp.sym.<objname>.<symbol>,<sympos> (module-elf-format.rst, "Livepatch symbols").
-                    var rest = sym[".klp.sym.".Length..];
-                    var dot = rest.IndexOf('.', StringComparison.Ordinal);
-                    var comma = rest.LastIndexOf(',');
-                    if (dot <= 0 || comma < dot || !int.TryParse(rest.AsSpan(comma + 1), out var sympos))
-                        throw Malformed(path, $"incorrectly formatted livepatch symbol '{sym}'", name);
-                    klpSymbols.Add(new KlpSymbol(rest[..dot], rest[(dot + 1)..comma], sympos));
-                }
-            }
-        }
-        var sha = Sha256Hash.HashHex(file);
-        return new KernelModuleFile(path, modinfo, klpRelocations, klpSymbols, hasThisModule, sha, file.Length);
-    }
-
-    private static void ParseModInfo(ReadOnlySpan<byte> data, List<KeyValuePair<string, string>> into)
-    {
-        // A run of NUL-terminated "key=value" strings, possibly padded with extra NULs (MODULE_INFO).
-        while (!data.IsEmpty)
-        {
-            var end = data.IndexOf((byte)0);
-            var entry = end < 0 ? data : data[..end];
-            data = end < 0 ? default : data[(end + 1)..];
-            if (entry.IsEmpty)
+            if (!s.Name.StartsWith(".klp.rela.", StringComparison.Ordinal))
                 continue;
-            var text = Encoding.UTF8.GetString(entry);
-            var eq = text.IndexOf('=', StringComparison.Ordinal);
-            if (eq > 0)
-                into.Add(new(text[..eq], text[(eq + 1)..]));
+            // .klp.rela.<objname>.<section name>; objname has no dots (klp_apply_section_relocs).
+            var rest = s.Name[".klp.rela.".Length..];
+            var dot = rest.IndexOf('.', StringComparison.Ordinal);
+            if (dot <= 0)
+                throw Malformed(path, "incorrectly formatted klp relocation section name", s.Name);
+            var count = s.EntrySize == 0 ? 0 : (int)(s.Size / s.EntrySize);
+            klpRelocations.Add(new KlpRelocationSection(s.Name, rest[..dot], rest[(dot + 1)..], count));
         }
-    }
-
-    private readonly record struct Section(uint Name, uint Type, ulong Offset, ulong Size, uint Link, ulong EntSize);
-
-    private static ReadOnlySpan<byte> Data(ReadOnlySpan<byte> file, Section s) =>
-        s.Type == 8 ? default : file.Slice((int)s.Offset, (int)s.Size);
-
-    private static string CString(ReadOnlySpan<byte> table, uint offset, string path, string what)
-    {
-        if (offset >= table.Length)
-            throw Malformed(path, $"string offset 0x{offset:x} out of bounds", what);
-        var rest = table[(int)offset..];
-        var end = rest.IndexOf((byte)0);
-        if (end < 0)
-            throw Malformed(path, "unterminated string", what);
-        return Encoding.UTF8.GetString(rest[..end]);
+        var klpSymbols = new List<KlpSymbol>();
+        foreach (var sym in elf.SymbolTable?.Symbols ?? [])
+        {
+            if (!sym.Name.StartsWith(".klp.sym.", StringComparison.Ordinal))
+                continue;
+            // .klp.sym.<objname>.<symbol>,<sympos> (module-elf-format.rst, "Livepatch symbols").
+            var rest = sym.Name[".klp.sym.".Length..];
+            var dot = rest.IndexOf('.', StringComparison.Ordinal);
+            var comma = rest.LastIndexOf(',');
+            if (dot <= 0 || comma < dot || !int.TryParse(rest.AsSpan(comma + 1), out var sympos))
+                throw Malformed(path, $"incorrectly formatted livepatch symbol '{sym.Name}'", elf.SymbolTable!.Name);
+            klpSymbols.Add(new KlpSymbol(rest[..dot], rest[(dot + 1)..comma], sympos));
+        }
+        var modinfo = ModuleInfo.Of(elf).Entries.ToList();
+        var hasThisModule = elf.FindSection(".gnu.linkonce.this_module") is not null;
+        return new KernelModuleFile(path, modinfo, klpRelocations, klpSymbols, hasThisModule, Sha256Hash.HashHex(file), file.Length);
     }
 
     private static LivegraftException Malformed(string path, string message, string? location) =>
         new(ExitCode.InvalidInput, "LG0501", message, path, location);
-
-    private static ushort U16(ReadOnlySpan<byte> b, int at) => BinaryPrimitives.ReadUInt16LittleEndian(b[at..]);
-    private static uint U32(ReadOnlySpan<byte> b, int at) => BinaryPrimitives.ReadUInt32LittleEndian(b[at..]);
-    private static ulong U64(ReadOnlySpan<byte> b, int at) => BinaryPrimitives.ReadUInt64LittleEndian(b[at..]);
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Livegraft.Host.Native;
+using Livegraft.Verify;
 
 namespace Livegraft.Host;
 
@@ -87,16 +88,16 @@ public sealed class LivepatchManager
         var busy = _sysfs.Patches().FirstOrDefault(p => p.Transition);
         if (busy is not null)
             throw new LivegraftException(ExitCode.HostFailure, "LG0508", $"patch {busy.Name} is in transition; only one transition runs at a time", path);
-        if (options.CodeCheck is { } check)
-        {
-            var found = check(path);
-            foreach (var d in found.Where(d => d.Severity != Severity.Error))
-                progress?.Invoke(d.ToString());
-            var errors = found.Where(d => d.Severity == Severity.Error).ToArray();
-            if (errors.Length > 0)
-                throw new LivegraftException(ExitCode.VerificationFailed, errors);
-            diagnostics.AddRange(found.Where(d => d.Severity == Severity.Warning));
-        }
+        // Run-pre verification of the running kernel's code (docs/verify.md), always: a mismatch
+        // refuses the load with exit 4 before the kernel sees the module; what cannot be checked
+        // here (lockdown, a module not loaded yet) is a note, and the module checks it itself.
+        var found = RunningKernelCode.CheckModule(path, _paths.Proc);
+        foreach (var d in found.Where(d => d.Severity != Severity.Error))
+            progress?.Invoke(d.ToString());
+        var errors = found.Where(d => d.Severity == Severity.Error).ToArray();
+        if (errors.Length > 0)
+            throw new LivegraftException(ExitCode.VerificationFailed, errors);
+        diagnostics.AddRange(found.Where(d => d.Severity == Severity.Warning));
         var before = _sysfs.Patches().Where(p => p.Registered).Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
 
         progress?.Invoke($"loading {name} ({Path.GetFileName(path)})");
@@ -154,6 +155,7 @@ public sealed class LivepatchManager
     /// unpatching transition is reversed at the timeout (the patch stays in force) and reported.</summary>
     public UnloadResult Unload(string name, TransitionOptions options)
     {
+        name = KernelModuleFile.NameFromFileName(name); // foo-bar and foo_bar name the same module
         RequireRoot("unload a patch", "disabling it writes /sys/kernel/livepatch and delete_module(2) needs CAP_SYS_MODULE", null);
         var progress = options.Progress;
         var clock = Stopwatch.StartNew();
@@ -207,6 +209,22 @@ public sealed class LivepatchManager
                 break;
         }
         return results;
+    }
+
+    /// <summary>What <c>list</c> shows: loaded patches in stack order, installed ones, and the running
+    /// release (null when it cannot be read).</summary>
+    public HostListing List()
+    {
+        string? release = null;
+        try
+        {
+            release = RunningKernel.Read(_paths).Release;
+        }
+        catch (LivegraftException)
+        {
+            // Not a Linux host with procfs: the listing still shows what is installed.
+        }
+        return new HostListing(_sysfs.Patches(), new PatchStore(_paths).List(), release);
     }
 
     /// <summary>The host's live patching state. When a transition is under way, waits up to

@@ -11,13 +11,32 @@ namespace Livegraft.Host;
 /// <param name="Sha256">The checksum recorded at install time.</param>
 public sealed record InstalledPatch(string Release, string Name, int Sequence, string Path, string Sha256);
 
+/// <summary>What <c>load-installed</c> did with one stored patch.</summary>
+public enum BootAction
+{
+    /// <summary>Loaded now.</summary>
+    Loaded,
+    /// <summary>It was already in force.</summary>
+    AlreadyLoaded,
+    /// <summary>Not loaded: superseded by a later replace patch.</summary>
+    Skipped,
+    /// <summary>Not loaded: boot safety quarantined it (an earlier boot ended before it was confirmed healthy).</summary>
+    Quarantined,
+    /// <summary>Its load failed.</summary>
+    Failed,
+}
+
 /// <summary>What <c>load-installed</c> did for one stored patch.</summary>
 /// <param name="Patch">The stored patch.</param>
-/// <param name="Action"><c>loaded</c>, <c>already-loaded</c>, <c>skipped</c> (superseded by a later replace patch),
-/// <c>quarantined</c> (boot safety: an earlier boot ended before it was confirmed healthy) or <c>failed</c>.</param>
+/// <param name="Action">What happened.</param>
 /// <param name="Load">The load result, when a load ran.</param>
 /// <param name="Diagnostics">Why it failed or was skipped.</param>
-public sealed record BootLoadResult(InstalledPatch Patch, string Action, LoadResult? Load, IReadOnlyList<Diagnostic> Diagnostics);
+public sealed record BootLoadResult(InstalledPatch Patch, BootAction Action, LoadResult? Load, IReadOnlyList<Diagnostic> Diagnostics)
+{
+    /// <summary>The exit code of a <c>load-installed</c> run: host failure when any patch failed.</summary>
+    public static ExitCode ExitCodeOf(IReadOnlyList<BootLoadResult> results) =>
+        results.Any(r => r.Action == BootAction.Failed) ? ExitCode.HostFailure : ExitCode.Success;
+}
 
 /// <summary>
 /// Installed patches: <c>&lt;state&gt;/&lt;release&gt;/NNNN-&lt;name&gt;.ko</c> with a
@@ -117,6 +136,7 @@ public sealed class PatchStore
     /// removes the boot unit when nothing is left. Does not unload a running patch.</summary>
     public IReadOnlyList<InstalledPatch> Uninstall(string name, string? release = null)
     {
+        name = KernelModuleFile.NameFromFileName(name); // foo-bar and foo_bar name the same module
         CheckRoot("uninstall a patch", StoreOwner, null);
         var removed = (release is null ? List() : List(release)).Where(p => p.Name == name).ToList();
         if (removed.Count == 0)
@@ -187,13 +207,13 @@ public sealed class PatchStore
             var patch = installed[i];
             if (i < lastReplace)
             {
-                results.Add(new BootLoadResult(patch, "skipped", null,
+                results.Add(new BootLoadResult(patch, BootAction.Skipped, null,
                     [new Diagnostic("LG0533", Severity.Note, $"superseded by the atomic replace patch {installed[lastReplace].Name}", patch.Path)]));
                 continue;
             }
             if (quarantines[i] is { } q)
             {
-                results.Add(new BootLoadResult(patch, "quarantined", null,
+                results.Add(new BootLoadResult(patch, BootAction.Quarantined, null,
                     [new Diagnostic(Kexec.KexecErrors.Quarantined, Severity.Warning, $"{patch.Name} is quarantined and not loaded: {q.Reason}; '{q.Retry}' tries it again", patch.Path)]));
                 continue;
             }
@@ -203,7 +223,7 @@ public sealed class PatchStore
                 var loaded = manager.Sysfs.Find(patch.Name);
                 if (loaded is { Registered: true, Enabled: true })
                 {
-                    results.Add(new BootLoadResult(patch, "already-loaded", null, []));
+                    results.Add(new BootLoadResult(patch, BootAction.AlreadyLoaded, null, []));
                     continue;
                 }
                 // Durable before the kernel sees the module: a crash inside finit_module must find it at the next boot.
@@ -213,13 +233,13 @@ public sealed class PatchStore
                     safety.Clear(patch); // Reverted and removed: nothing of it is left in the kernel.
                 else
                     safety.MarkLoaded(patch);
-                results.Add(new BootLoadResult(patch, load.ExitCode == ExitCode.Success ? "loaded" : "failed", load, load.Diagnostics));
+                results.Add(new BootLoadResult(patch, load.ExitCode == ExitCode.Success ? BootAction.Loaded : BootAction.Failed, load, load.Diagnostics));
             }
             catch (LivegraftException e)
             {
                 if (e.Diagnostics[0].Id != Kexec.KexecErrors.MarkerNotWritten)
                     safety.Clear(patch);
-                results.Add(new BootLoadResult(patch, "failed", null, e.Diagnostics));
+                results.Add(new BootLoadResult(patch, BootAction.Failed, null, e.Diagnostics));
             }
         }
         return results;

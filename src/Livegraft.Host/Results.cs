@@ -31,11 +31,6 @@ public sealed record TransitionOptions
 
     /// <summary>Receives human progress lines (for stderr).</summary>
     public Action<string>? Progress { get; init; }
-
-    /// <summary>Run-pre check of the module file against the running kernel's code (docs/verify.md),
-    /// called by <c>load</c> after the module checks and before <c>finit_module</c>. Any error it returns
-    /// refuses the load with exit 4, before the kernel sees the module; notes are reported.</summary>
-    public Func<string, IReadOnlyList<Diagnostic>>? CodeCheck { get; init; }
 }
 
 /// <summary>What <c>load</c> did.</summary>
@@ -99,3 +94,9 @@ public sealed record HostStatus(RunningKernel Kernel, string EffectiveVersion, I
     /// <summary>kexec facilities and the last kexec reboot.</summary>
     public Kexec.KexecState? Kexec { get; init; }
 }
+
+/// <summary>What <c>list</c> shows.</summary>
+/// <param name="Loaded">Loaded patches in stack order.</param>
+/// <param name="Installed">Installed patches of every release.</param>
+/// <param name="RunningRelease">The running kernel's release, when known.</param>
+public sealed record HostListing(IReadOnlyList<LoadedPatch> Loaded, IReadOnlyList<InstalledPatch> Installed, string? RunningRelease);

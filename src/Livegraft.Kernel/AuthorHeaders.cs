@@ -1,5 +1,4 @@
 using System.Reflection;
-using System.Security.Cryptography;
 
 namespace Livegraft.Kernel;
 
@@ -36,13 +35,13 @@ public static class AuthorHeaders
     {
         cacheRoot ??= KernelTarget.CacheRoot;
         var contents = Names.Select(n => (Name: n, Bytes: System.Text.Encoding.UTF8.GetBytes(Read(n)))).ToList();
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var all = new List<byte>();
         foreach (var (name, bytes) in contents)
         {
-            sha.AppendData(System.Text.Encoding.UTF8.GetBytes(name + "\0"));
-            sha.AppendData(bytes);
+            all.AddRange(System.Text.Encoding.UTF8.GetBytes(name + "\0"));
+            all.AddRange(bytes);
         }
-        var hash = Convert.ToHexStringLower(sha.GetHashAndReset())[..16];
+        var hash = Sha256Hash.HashHex(all.ToArray())[..16];
         var dir = Path.Combine(cacheRoot, "include", hash);
         if (Directory.Exists(dir))
             return dir;

@@ -45,6 +45,4 @@ public static class KernelErrors
     public const string ModuleCheckFailed = "LG0341";
     /// <summary>A unit catalog (kbuild dry run) could not be produced.</summary>
     public const string CatalogFailed = "LG0342";
-    /// <summary>The patch changes no function the running kernel executes (used by the build command).</summary>
-    public const string NothingToPatch = "LG0343";
 }

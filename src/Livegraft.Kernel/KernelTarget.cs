@@ -93,8 +93,7 @@ public sealed class KernelTarget
     /// <summary>Short key of a tree built from another source or config than the package's; null
     /// for the default tree. Each such tree lives beside the default one.</summary>
     private string? TreeKey => SourceOverride is null && ConfigOverride is null ? null
-        : Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
-            System.Text.Encoding.UTF8.GetBytes((SourceOverride ?? SourcePackage) + "\n" + ConfigOverride)))[..12];
+        : Sha256Hash.HashHex(System.Text.Encoding.UTF8.GetBytes((SourceOverride ?? SourcePackage) + "\n" + ConfigOverride))[..12];
 
     /// <summary>The prepared source tree: <c>tree</c>, or <c>tree-&lt;key&gt;</c> for an overridden source or config.</summary>
     public string TreeDirectory => Path.Combine(CacheDirectory, TreeKey is { } k ? "tree-" + k : "tree");

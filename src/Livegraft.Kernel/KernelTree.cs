@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using Livegraft.Kernel.Patches;
 
 namespace Livegraft.Kernel;
@@ -60,7 +59,7 @@ public sealed class KernelTree
             throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.SourceOverrideInvalid, "no such config file", config);
         if (target.SourceOverride is { } source && !File.Exists(source) && !Directory.Exists(source))
             throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.SourceOverrideInvalid, "no such source tarball or directory", source);
-        var configSha = Sha256File(target.BuildConfigFile);
+        var configSha = Sha256Hash.HashFile(target.BuildConfigFile);
         var root = target.TreeDirectory;
         var stamp = ReadStamp(root);
         if (stamp is not null && StampMatches(target, stamp, configSha, out _))
@@ -338,11 +337,6 @@ public sealed class KernelTree
         }
     }
 
-    internal static string Sha256File(string path)
-    {
-        using var f = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(f));
-    }
 }
 
 /// <summary>A patch applied to a <see cref="KernelTree"/>; disposing restores the originals from

@@ -1,5 +1,7 @@
+using Livegraft.Diff;
 using System.Globalization;
-using System.Text;
+using Livegraft.Symbols;
+using Livegraft.Verify;
 using System.Text.RegularExpressions;
 
 namespace Livegraft.Kernel;
@@ -58,31 +60,22 @@ public sealed record LivepatchModuleRequest(string Name, KernelTarget Target, IR
     /// <summary>More <c>livegraft_*</c> metadata; keys must be C identifiers.</summary>
     public IReadOnlyDictionary<string, string> ExtraInfo { get; init; } = new Dictionary<string, string>();
 
-    /// <summary>Diff objects linked in addition to the per-object ones.</summary>
-    public IReadOnlyList<string> DiffObjects { get; init; } = [];
-
-    /// <summary>Extra generated C sources compiled into the module (file name → content), e.g. the
-    /// run-pre verification table; file names must be <c>[a-z0-9_]+.c</c>.</summary>
-    public IReadOnlyList<KeyValuePair<string, string>> ExtraSources { get; init; } = [];
-}
-
-/// <summary>Converts the differ's <c>.livegraft.klp_relocs</c> section into real
-/// <c>.klp.rela.*</c> sections in a linked module (implemented by Livegraft.Diff).</summary>
-public interface IModulePostLink
-{
-    /// <summary>Rewrites <paramref name="koPath"/> in place.</summary>
-    void Process(string koPath);
+    /// <summary>What the module checks before klp enables each object (run-pre verification,
+    /// docs/verify.md): the functions it replaces or reaches, with their expected code.</summary>
+    public IReadOnlyList<FunctionExpectation> Verification { get; init; } = [];
 }
 
 /// <summary>The result of <see cref="LivepatchModule.Build"/>.</summary>
 /// <param name="KoPath">The module file.</param>
 /// <param name="ModuleName">The name the kernel knows it by (<c>livepatch_NAME</c>).</param>
 /// <param name="Info"><c>.modinfo</c> as modinfo printed it (key → values).</param>
-public sealed record BuiltModule(string KoPath, string ModuleName, IReadOnlyDictionary<string, IReadOnlyList<string>> Info);
+/// <param name="KlpRelocations">Livepatch relocations the module carries.</param>
+public sealed record BuiltModule(string KoPath, string ModuleName, IReadOnlyDictionary<string, IReadOnlyList<string>> Info, int KlpRelocations);
 
 /// <summary>
-/// Generates the livepatch module's C glue (<c>livepatch.c</c>: klp_func, klp_object, klp_patch,
-/// init) and links it with the diff objects through kbuild against the target's headers package.
+/// Builds a livepatch module through kbuild against the target's headers: the fixed C glue of
+/// <c>Module/glue</c> (<c>livepatch.c</c>, <c>livegraft_verify.c</c>, <c>livegraft_module.h</c>),
+/// the data object <see cref="ModuleDescriptor"/> writes, and the diff objects.
 /// </summary>
 /// <remarks>
 /// Prebuilt objects: kbuild has no rule for <c>diffN.o</c> (there is no <c>diffN.c</c>), so make
@@ -118,8 +111,7 @@ public static class LivepatchModule
     /// <exception cref="LivegraftException">LG0339 for an invalid request, LG0340 when kbuild fails,
     /// LG0341 when the result does not carry the target's vermagic or <c>livepatch: Y</c>.</exception>
     public static BuiltModule Build(
-        LivepatchModuleRequest request, string workDir, IModulePostLink? postLink = null,
-        Action<string>? progress = null, CancellationToken cancellationToken = default)
+        LivepatchModuleRequest request, string workDir, Action<string>? progress = null, CancellationToken cancellationToken = default)
     {
         Validate(request);
         var headers = request.Target.HeadersDirectory;
@@ -132,22 +124,28 @@ public static class LivepatchModule
             Directory.Delete(workDir, recursive: true);
         Directory.CreateDirectory(workDir);
 
-        var members = new List<string> { "livepatch.o" };
+        var members = new List<string>();
+        foreach (var (file, content) in ModuleGlue.Files)
+        {
+            File.WriteAllBytes(Path.Combine(workDir, file), content);
+            if (file.EndsWith(".c", StringComparison.Ordinal))
+                members.Add(Path.ChangeExtension(file, ".o"));
+        }
+        void Prebuilt(string member, string from)
+        {
+            File.WriteAllText(Path.Combine(workDir, "." + member + ".cmd"), $"cmd_{Path.Combine(workDir, member)} := prebuilt by livegraft from {from}\n");
+            members.Add(member);
+        }
+        ModuleDescriptor.Build(request, Info(request)).Write(Path.Combine(workDir, ModuleDescriptor.FileName));
+        Prebuilt(ModuleDescriptor.FileName, "the patch description");
         var n = 0;
         foreach (var obj in AllDiffObjects(request))
         {
             var member = "diff" + n.ToString(CultureInfo.InvariantCulture) + ".o";
             File.Copy(obj, Path.Combine(workDir, member));
-            File.WriteAllText(Path.Combine(workDir, "." + member + ".cmd"), $"cmd_{Path.Combine(workDir, member)} := prebuilt by livegraft from {obj}\n");
-            members.Add(member);
+            Prebuilt(member, obj);
             n++;
         }
-        foreach (var (file, content) in request.ExtraSources)
-        {
-            File.WriteAllText(Path.Combine(workDir, file), content);
-            members.Add(Path.ChangeExtension(file, ".o"));
-        }
-        File.WriteAllText(Path.Combine(workDir, "livepatch.c"), GenerateSource(request));
         File.WriteAllText(Path.Combine(workDir, "Kbuild"), GenerateKbuild(request.Name, members));
 
         progress?.Invoke($"building {FileStem(request.Name)}.ko");
@@ -163,38 +161,17 @@ public static class LivepatchModule
         var ko = Path.Combine(workDir, FileStem(request.Name) + ".ko");
         if (!File.Exists(ko))
             throw new LivegraftException(ExitCode.HostFailure, KernelErrors.ModuleBuildFailed, "kbuild succeeded but wrote no module", ko);
-        if (postLink is not null)
-        {
-            progress?.Invoke("converting livepatch relocations");
-            postLink.Process(ko);
-        }
+        progress?.Invoke("converting livepatch relocations");
+        var klp = KlpPostLink.Process(ko);
         var info = ReadInfo(ko);
         Check(request, ko, info);
-        return new BuiltModule(ko, ModuleName(request.Name), info);
+        return new BuiltModule(ko, ModuleName(request.Name), info, klp);
     }
 
-    /// <summary>Reads a module's <c>.modinfo</c> with <c>modinfo</c> (key → values in order).</summary>
-    public static IReadOnlyDictionary<string, IReadOnlyList<string>> ReadInfo(string koPath)
-    {
-        var result = ProcessRunner.RunChecked(new ProcessSpec("modinfo", ["-0", koPath]), KernelErrors.ModuleCheckFailed, $"modinfo {koPath}");
-        var info = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        foreach (var field in result.Stdout.Split('\0'))
-        {
-            // modinfo -0 prints NUL-separated records: "key=value" for .modinfo entries and
-            // "filename:<spaces>path" for the file itself.
-            var end = 0;
-            while (end < field.Length && (char.IsAsciiLetterOrDigit(field[end]) || field[end] is '_' or '.' or '-'))
-                end++;
-            if (end == 0 || end >= field.Length || field[end] is not ('=' or ':'))
-                continue;
-            var key = field[..end];
-            var value = field[end] == ':' ? field[(end + 1)..].TrimStart() : field[(end + 1)..];
-            if (!info.TryGetValue(key, out var list))
-                info[key] = list = [];
-            list.Add(value);
-        }
-        return info.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)kv.Value, StringComparer.Ordinal);
-    }
+    /// <summary>Reads a module's <c>.modinfo</c> (key → values in order).</summary>
+    public static IReadOnlyDictionary<string, IReadOnlyList<string>> ReadInfo(string koPath) =>
+        ModuleInfo.Read(koPath).Entries.GroupBy(kv => kv.Key, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => (IReadOnlyList<string>)g.Select(kv => kv.Value).ToList(), StringComparer.Ordinal);
 
     private static void Check(LivepatchModuleRequest request, string ko, IReadOnlyDictionary<string, IReadOnlyList<string>> info)
     {
@@ -212,7 +189,7 @@ public static class LivepatchModule
     }
 
     private static IEnumerable<string> AllDiffObjects(LivepatchModuleRequest request) =>
-        request.Objects.SelectMany(o => o.DiffObjects).Concat(request.DiffObjects)
+        request.Objects.SelectMany(o => o.DiffObjects)
             .Select(Path.GetFullPath).Distinct(StringComparer.Ordinal);
 
     /// <summary>Checks names, symbols and files; throws LG0339 on the first problem.</summary>
@@ -251,12 +228,9 @@ public static class LivepatchModule
                 if (!Identifier.IsMatch(cb))
                     throw Bad($"{objName}: callback '{cb}' is not a C identifier");
         }
-        foreach (var (file, _) in request.ExtraSources)
-            if (!Regex.IsMatch(file, "^[a-z0-9_]+\\.c$", RegexOptions.CultureInvariant) || file is "livepatch.c" || file.StartsWith("diff", StringComparison.Ordinal))
-                throw Bad($"extra source name '{file}' is not a plain C file name or clashes with generated ones");
-        foreach (var key in request.ExtraInfo.Keys)
-            if (!Identifier.IsMatch(key))
-                throw Bad($"modinfo key '{key}' is not a C identifier");
+        foreach (var (key, value) in request.ExtraInfo)
+            if (!Identifier.IsMatch(key) || value.Contains('\0', StringComparison.Ordinal))
+                throw Bad($"modinfo entry '{key}' is not a C identifier with a NUL-free value");
         foreach (var obj in AllDiffObjects(request))
             if (!File.Exists(obj))
                 throw Bad($"diff object {obj} does not exist");
@@ -273,136 +247,21 @@ public static class LivepatchModule
         return $"# Generated by Livegraft.\nobj-m := {stem}.o\n{stem}-y := {string.Join(' ', members)}\n";
     }
 
-    /// <summary>Generates <c>livepatch.c</c> (Documentation/livepatch/livepatch.rst, section 5).</summary>
-    public static string GenerateSource(LivepatchModuleRequest request)
+    /// <summary>The <c>.modinfo</c> entries the descriptor carries (the glue adds
+    /// <c>license</c> and <c>livepatch</c>; modpost adds <c>vermagic</c> and <c>name</c>).</summary>
+    private static List<KeyValuePair<string, string>> Info(LivepatchModuleRequest request)
     {
-        var sb = new StringBuilder();
-        sb.Append("// SPDX-License-Identifier: GPL-2.0\n");
-        sb.Append("/* Generated by Livegraft: the livepatch glue for the diff objects linked beside it. */\n");
-        sb.Append("#include <linux/module.h>\n#include <linux/kernel.h>\n#include <linux/livepatch.h>\n\n");
-
-        // Declarations: the differ made every replacement and callback GLOBAL in a diff object.
-        // The exact prototype does not matter to klp, which only takes the address.
-        var declared = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var o in request.Objects)
+        var info = new List<KeyValuePair<string, string>>
         {
-            foreach (var f in o.Functions)
-                if (declared.Add(f.NewSymbol))
-                    sb.Append($"extern void {f.NewSymbol}(void);\n");
-            foreach (var cb in o.PrePatch)
-                if (declared.Add(cb))
-                    sb.Append($"extern int {cb}(struct klp_object *obj);\n");
-            foreach (var cb in o.PostPatch.Concat(o.PreUnpatch).Concat(o.PostUnpatch))
-                if (declared.Add(cb))
-                    sb.Append($"extern void {cb}(struct klp_object *obj);\n");
-        }
-        sb.Append('\n');
-
-        for (var i = 0; i < request.Objects.Count; i++)
-        {
-            var o = request.Objects[i];
-            var funcs = $"livegraft_funcs_{i}";
-            sb.Append($"/* {KlpObjectName(o.Name)} */\n");
-            sb.Append($"static struct klp_func {funcs}[] = {{\n");
-            foreach (var f in o.Functions)
-                sb.Append($"\t{{\n\t\t.old_name = {CString(f.OldName)},\n\t\t.new_func = {f.NewSymbol},\n\t\t.old_sympos = {f.Sympos.ToString(CultureInfo.InvariantCulture)},\n\t}},\n");
-            sb.Append("\t{ }\n};\n");
-            EmitCallback(sb, i, "pre_patch", "int", o.PrePatch);
-            EmitCallback(sb, i, "post_patch", "void", o.PostPatch);
-            EmitCallback(sb, i, "pre_unpatch", "void", o.PreUnpatch);
-            EmitCallback(sb, i, "post_unpatch", "void", o.PostUnpatch);
-            sb.Append('\n');
-        }
-
-        sb.Append("static struct klp_object livegraft_objs[] = {\n");
-        for (var i = 0; i < request.Objects.Count; i++)
-        {
-            var o = request.Objects[i];
-            sb.Append("\t{\n");
-            // klp_object.name NULL means vmlinux (livepatch.rst, "struct klp_object").
-            sb.Append(o.IsVmlinux ? "\t\t.name = NULL,\n" : $"\t\t.name = {CString(KlpObjectName(o.Name))},\n");
-            sb.Append($"\t\t.funcs = livegraft_funcs_{i},\n");
-            var cbs = new List<string>();
-            if (o.PrePatch.Count > 0)
-                cbs.Add($".pre_patch = {CallbackName(i, "pre_patch", o.PrePatch)}");
-            if (o.PostPatch.Count > 0)
-                cbs.Add($".post_patch = {CallbackName(i, "post_patch", o.PostPatch)}");
-            if (o.PreUnpatch.Count > 0)
-                cbs.Add($".pre_unpatch = {CallbackName(i, "pre_unpatch", o.PreUnpatch)}");
-            if (o.PostUnpatch.Count > 0)
-                cbs.Add($".post_unpatch = {CallbackName(i, "post_unpatch", o.PostUnpatch)}");
-            if (cbs.Count > 0)
-            {
-                sb.Append("\t\t.callbacks = {\n");
-                foreach (var c in cbs)
-                    sb.Append($"\t\t\t{c},\n");
-                sb.Append("\t\t},\n");
-            }
-            sb.Append("\t},\n");
-        }
-        sb.Append("\t{ }\n};\n\n");
-
-        sb.Append("static struct klp_patch livegraft_patch = {\n\t.mod = THIS_MODULE,\n\t.objs = livegraft_objs,\n");
-        sb.Append($"\t.replace = {(request.Replace ? "true" : "false")},\n}};\n\n");
-        sb.Append("static int __init livegraft_init(void)\n{\n\treturn klp_enable_patch(&livegraft_patch);\n}\n\n");
-        // A livepatch module cannot be removed while enabled; exit only runs after disabling.
-        sb.Append("static void __exit livegraft_exit(void)\n{\n}\n\n");
-        sb.Append("module_init(livegraft_init);\nmodule_exit(livegraft_exit);\n");
-        sb.Append("MODULE_LICENSE(\"GPL\");\nMODULE_INFO(livepatch, \"Y\");\n");
-        sb.Append($"MODULE_DESCRIPTION({CString("Livegraft live patch " + request.Name)});\n");
-        var info = new List<(string, string)>
-        {
-            (InfoVersion, AuthorHeaders.LivegraftVersion),
-            (InfoKernel, request.Target.Release),
+            new("description", "Livegraft live patch " + request.Name),
+            new(InfoVersion, AuthorHeaders.LivegraftVersion),
+            new(InfoKernel, request.Target.Release),
         };
         if (request.PatchSha256 is not null)
-            info.Add((InfoPatchSha256, request.PatchSha256));
-        info.Add((InfoObjects, string.Join(',', request.Objects.Select(o => KlpObjectName(o.Name)))));
+            info.Add(new(InfoPatchSha256, request.PatchSha256));
+        info.Add(new(InfoObjects, string.Join(',', request.Objects.Select(o => KlpObjectName(o.Name)))));
         foreach (var (k, v) in request.ExtraInfo.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-            info.Add((k, v));
-        foreach (var (k, v) in info)
-            sb.Append($"MODULE_INFO({k}, {CString(v)});\n");
-        return sb.ToString();
-    }
-
-    private static string CallbackName(int obj, string kind, IReadOnlyList<string> callbacks) =>
-        callbacks.Count == 1 ? callbacks[0] : $"livegraft_{kind}_{obj}";
-
-    private static void EmitCallback(StringBuilder sb, int obj, string kind, string ret, IReadOnlyList<string> callbacks)
-    {
-        if (callbacks.Count <= 1)
-            return;
-        // Several callbacks of one kind: one wrapper calls them in order
-        // (Documentation/livepatch/callbacks.rst allows one per kind and object).
-        sb.Append($"static {ret} livegraft_{kind}_{obj}(struct klp_object *obj)\n{{\n");
-        if (ret == "int")
-        {
-            sb.Append("\tint ret;\n\n");
-            foreach (var cb in callbacks)
-                sb.Append($"\tret = {cb}(obj);\n\tif (ret)\n\t\treturn ret;\n");
-            sb.Append("\treturn 0;\n");
-        }
-        else
-        {
-            foreach (var cb in callbacks)
-                sb.Append($"\t{cb}(obj);\n");
-        }
-        sb.Append("}\n");
-    }
-
-    /// <summary>A C string literal; non-printable and non-ASCII bytes become octal escapes.</summary>
-    internal static string CString(string s)
-    {
-        var sb = new StringBuilder("\"");
-        foreach (var b in Encoding.UTF8.GetBytes(s))
-        {
-            if (b == '"' || b == '\\')
-                sb.Append('\\').Append((char)b);
-            else if (b is >= 0x20 and < 0x7f && b != '?')
-                sb.Append((char)b);
-            else
-                sb.Append('\\').Append(Convert.ToString(b, 8).PadLeft(3, '0'));
-        }
-        return sb.Append('"').ToString();
+            info.Add(new(k, v));
+        return info;
     }
 }

@@ -38,11 +38,11 @@ public sealed class CpioWriter
     public void WriteFile(string name, Stream data, long length, uint mode = 0x1A4)
     {
         if (length > uint.MaxValue)
-            throw new LivegraftException(ExitCode.InvalidInput, "LG0710", $"{name} is too large for a newc cpio entry ({length} bytes)");
+            throw new LivegraftException(ExitCode.InvalidInput, VmErrors.CpioTooLarge, $"{name} is too large for a newc cpio entry ({length} bytes)");
         WriteHeader(name, S_IFREG | (mode & 0xFFF), nlink: 1, (uint)length, 0, 0);
         var copied = CopyExactly(data, length);
         if (copied != length)
-            throw new LivegraftException(ExitCode.HostFailure, "LG0710", $"{name}: expected {length} bytes, read {copied}");
+            throw new LivegraftException(ExitCode.HostFailure, VmErrors.ShortRead, $"{name}: expected {length} bytes, read {copied}");
         Pad();
     }
 

@@ -12,7 +12,7 @@ public static class DiskImage
     public static void CreateExt4(string path, int sizeMiB = 64, string? populateFrom = null, string label = "livegraft")
     {
         if (sizeMiB < 8)
-            throw new LivegraftException(ExitCode.InvalidInput, "LG0707", $"disk of {sizeMiB} MiB is too small for ext4 with a journal");
+            throw new LivegraftException(ExitCode.InvalidInput, VmErrors.DiskImage, $"disk of {sizeMiB} MiB is too small for ext4 with a journal");
         using (var f = File.Create(path))
             f.SetLength((long)sizeMiB << 20);
         List<string> args = ["-q", "-F", "-L", label];
@@ -23,7 +23,7 @@ public static class DiskImage
         if (r.ExitCode != 0)
         {
             File.Delete(path);
-            throw new LivegraftException(ExitCode.HostFailure, "LG0707", $"mkfs.ext4 failed ({r.ExitCode}): {(r.Stderr + r.Stdout).Trim()} (install e2fsprogs)", path);
+            throw new LivegraftException(ExitCode.HostFailure, VmErrors.DiskImage, $"mkfs.ext4 failed ({r.ExitCode}): {(r.Stderr + r.Stdout).Trim()} (install e2fsprogs)", path);
         }
     }
 }

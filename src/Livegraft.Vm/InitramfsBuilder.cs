@@ -82,7 +82,7 @@ public sealed class InitramfsBuilder
     public InitramfsBuilder AddFile(string hostPath, string guestPath, uint? mode = null)
     {
         if (!File.Exists(hostPath))
-            throw new LivegraftException(ExitCode.InvalidInput, "LG0710", "file not found", hostPath);
+            throw new LivegraftException(ExitCode.InvalidInput, VmErrors.InitramfsFileMissing, "file not found", hostPath);
         mode ??= UnixMode(hostPath);
         _entries[Key(guestPath)] = new Entry(EntryKind.File, mode.Value, null, Path.GetFullPath(hostPath), null, 0, 0);
         return this;
@@ -111,10 +111,10 @@ public sealed class InitramfsBuilder
     {
         if (name.Length == 0 || name.Any(c => c is ':' or '\n' or '/' || char.IsWhiteSpace(c)) || uid < 0 || gid < 0 ||
             home.Contains(':', StringComparison.Ordinal) || shell.Contains(':', StringComparison.Ordinal))
-            throw new LivegraftException(ExitCode.InvalidInput, "LG0710", $"bad user entry '{name}' ({uid}:{gid})");
+            throw new LivegraftException(ExitCode.InvalidInput, VmErrors.BadUser, $"bad user entry '{name}' ({uid}:{gid})");
         var passwd = TextOf("/etc/passwd");
         if (passwd.Split('\n').Any(l => l.StartsWith(name + ":", StringComparison.Ordinal)))
-            throw new LivegraftException(ExitCode.InvalidInput, "LG0710", $"user '{name}' is already in /etc/passwd");
+            throw new LivegraftException(ExitCode.InvalidInput, VmErrors.BadUser, $"user '{name}' is already in /etc/passwd");
         AddText("/etc/passwd", passwd + $"{name}:x:{uid}:{gid}:{name}:{home}:{shell}\n");
         var group = TextOf("/etc/group");
         if (!group.Split('\n').Any(l => l.Split(':') is [_, _, var g, ..] && g == gid.ToString(System.Globalization.CultureInfo.InvariantCulture)))
@@ -136,10 +136,10 @@ public sealed class InitramfsBuilder
     {
         var listing = ProcessRunner.Run(new ProcessSpec(hostBusybox, ["--list-full"]));
         if (listing.ExitCode != 0)
-            throw new LivegraftException(ExitCode.HostFailure, "LG0700", $"{hostBusybox} --list-full failed: {listing.Stderr.Trim()} (install busybox-static)");
+            throw new LivegraftException(ExitCode.HostFailure, VmErrors.BusyboxUnusable, $"{hostBusybox} --list-full failed: {listing.Stderr.Trim()} (install busybox-static)");
         var list = listing.Stdout;
         if (ProcessRunner.Run(new ProcessSpec(ProcessRunner.Find("ldd"), [hostBusybox])).Stdout.Contains("=>", StringComparison.Ordinal))
-            throw new LivegraftException(ExitCode.HostFailure, "LG0700", $"{hostBusybox} is dynamically linked; install busybox-static");
+            throw new LivegraftException(ExitCode.HostFailure, VmErrors.BusyboxUnusable, $"{hostBusybox} is dynamically linked; install busybox-static");
         AddFile(hostBusybox, "/bin/busybox", 0x1ED);
         foreach (var applet in list.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
@@ -155,7 +155,7 @@ public sealed class InitramfsBuilder
     /// <c>modules.alias</c> so the guest's <c>modprobe</c> resolves them.</summary>
     public InitramfsBuilder AddModule(string name)
     {
-        var modules = KernelModules ?? throw new LivegraftException(ExitCode.InvalidInput, "LG0704", $"cannot add module {name}: no kernel modules directory given");
+        var modules = KernelModules ?? throw new LivegraftException(ExitCode.InvalidInput, VmErrors.ModuleUnresolved, $"cannot add module {name}: no kernel modules directory given");
         if (modules.FindPath(name) is null && modules.IsBuiltin(name))
             return this; // built in: modprobe succeeds without a file
         foreach (var m in modules.Resolve(name))
@@ -189,7 +189,7 @@ public sealed class InitramfsBuilder
     public InitramfsBuilder AddExecutable(string hostPath, string guestPath)
     {
         if (!File.Exists(hostPath))
-            throw new LivegraftException(ExitCode.InvalidInput, "LG0706", "executable not found", hostPath);
+            throw new LivegraftException(ExitCode.InvalidInput, VmErrors.ExecutableUnusable, "executable not found", hostPath);
         AddFile(hostPath, guestPath, 0x1ED);
         foreach (var lib in SharedLibraries(hostPath))
             if (!_entries.ContainsKey(Key(lib)))
@@ -206,7 +206,7 @@ public sealed class InitramfsBuilder
         if (text.Contains("not a dynamic executable", StringComparison.Ordinal) || text.Contains("statically linked", StringComparison.Ordinal))
             return [];
         if (code != 0)
-            throw new LivegraftException(ExitCode.HostFailure, "LG0706", $"ldd failed: {text.Trim()}", hostPath);
+            throw new LivegraftException(ExitCode.HostFailure, VmErrors.ExecutableUnusable, $"ldd failed: {text.Trim()}", hostPath);
         var libs = new List<string>();
         foreach (var raw in stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
@@ -217,7 +217,7 @@ public sealed class InitramfsBuilder
             if (arrow >= 0)
                 line = line[(arrow + 2)..].Trim();
             if (line.StartsWith("not found", StringComparison.Ordinal))
-                throw new LivegraftException(ExitCode.HostFailure, "LG0706", $"shared library missing on the host: {raw}", hostPath);
+                throw new LivegraftException(ExitCode.HostFailure, VmErrors.ExecutableUnusable, $"shared library missing on the host: {raw}", hostPath);
             var paren = line.IndexOf(" (", StringComparison.Ordinal);
             var path = paren >= 0 ? line[..paren] : line;
             if (path.StartsWith('/'))
@@ -319,7 +319,7 @@ public sealed class InitramfsBuilder
     {
         var key = guestPath.Replace('\\', '/').Trim('/');
         if (key.Length == 0 || key.Split('/').Any(p => p is "" or "." or ".."))
-            throw new LivegraftException(ExitCode.InvalidInput, "LG0710", $"bad guest path '{guestPath}'");
+            throw new LivegraftException(ExitCode.InvalidInput, VmErrors.BadGuestPath, $"bad guest path '{guestPath}'");
         return key;
     }
 

@@ -1,3 +1,5 @@
+using Livegraft.Symbols;
+
 namespace Livegraft.Vm;
 
 /// <summary>
@@ -23,7 +25,7 @@ public sealed class KernelModules
     public KernelModules(string modulesDirectory)
     {
         if (!System.IO.Directory.Exists(modulesDirectory))
-            throw new LivegraftException(ExitCode.HostFailure, "LG0705", "kernel modules directory not found", modulesDirectory);
+            throw new LivegraftException(ExitCode.HostFailure, VmErrors.KernelFilesMissing, "kernel modules directory not found", modulesDirectory);
         Directory = Path.GetFullPath(modulesDirectory);
         foreach (var path in System.IO.Directory.EnumerateFiles(Directory, "*.ko", SearchOption.AllDirectories))
             _pathByName.TryAdd(NameOf(path), Path.GetRelativePath(Directory, path));
@@ -112,14 +114,14 @@ public sealed class KernelModules
             if (state.TryGetValue(n, out var done))
             {
                 if (!done)
-                    throw new LivegraftException(ExitCode.InvalidInput, "LG0704", $"dependency cycle through module {n}");
+                    throw new LivegraftException(ExitCode.InvalidInput, VmErrors.ModuleUnresolved, $"dependency cycle through module {n}");
                 return;
             }
             if (FindPath(n) is null)
             {
                 if (optional || IsBuiltin(n))
                     return;
-                throw new LivegraftException(ExitCode.InvalidInput, "LG0704", $"module {n} not found", Directory);
+                throw new LivegraftException(ExitCode.InvalidInput, VmErrors.ModuleUnresolved, $"module {n} not found", Directory);
             }
             state[n] = false;
             foreach (var d in Dependencies(n))
@@ -167,13 +169,13 @@ public sealed class KernelModules
     private IReadOnlyList<KeyValuePair<string, string>> Info(string name)
     {
         if (!_modinfo.TryGetValue(name, out var info))
-            _modinfo[name] = info = ModInfo.Read(Path.Combine(Directory, _pathByName[name]));
+            _modinfo[name] = info = ModuleInfo.Read(Path.Combine(Directory, _pathByName[name])).Entries;
         return info;
     }
 
     private string Require(string name)
     {
         var n = NameOf(name);
-        return _pathByName.ContainsKey(n) ? n : throw new LivegraftException(ExitCode.InvalidInput, "LG0704", $"module {n} not found", Directory);
+        return _pathByName.ContainsKey(n) ? n : throw new LivegraftException(ExitCode.InvalidInput, VmErrors.ModuleUnresolved, $"module {n} not found", Directory);
     }
 }

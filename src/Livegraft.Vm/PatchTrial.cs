@@ -14,6 +14,32 @@ public sealed record TrialResult(string ModuleName, IReadOnlyList<TrialStep> Ste
     /// <summary>True when the check failed before loading, passed while loaded and failed after unloading.</summary>
     public bool BehavedAsExpected =>
         Loaded && Unloaded && Steps.Count == 3 && Steps[0].ExitCode != 0 && Steps[1].ExitCode == 0 && Steps[2].ExitCode != 0;
+
+    /// <summary>How <c>livegraft try</c> ends: success when the check behaved, invalid input when the
+    /// patch loaded but did not change the check as expected, host failure when it did not load.</summary>
+    public ExitCode ExitCode => BehavedAsExpected ? ExitCode.Success : Loaded ? ExitCode.InvalidInput : ExitCode.HostFailure;
+
+    /// <summary>The <c>--json</c> document.</summary>
+    public void WriteJson(System.Text.Json.Utf8JsonWriter w)
+    {
+        w.WriteStartObject();
+        Json.WriteOutcome(w, ExitCode);
+        w.WriteString("module", ModuleName);
+        w.WriteBoolean("loaded", Loaded);
+        w.WriteBoolean("unloaded", Unloaded);
+        w.WriteNumber("bootSeconds", Math.Round(BootTime.TotalSeconds, 1));
+        w.WriteStartArray("checks");
+        foreach (var s in Steps)
+        {
+            w.WriteStartObject();
+            w.WriteString("stage", s.Stage);
+            w.WriteNumber("exitCode", s.ExitCode);
+            w.WriteString("output", s.Output);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
 }
 
 /// <summary>

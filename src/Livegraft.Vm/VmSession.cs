@@ -195,7 +195,7 @@ public sealed class VmSession : IDisposable
     {
         var r = Run(command, timeout);
         if (r.TimedOut || r.ExitCode != 0)
-            throw new LivegraftException(ExitCode.HostFailure, "LG0709",
+            throw new LivegraftException(ExitCode.HostFailure, VmErrors.GuestCommandFailed,
                 $"guest command {(r.TimedOut ? "timed out" : $"failed with status {r.ExitCode}")}: {command}\n{r.Output}");
         return r.Output;
     }
@@ -205,7 +205,7 @@ public sealed class VmSession : IDisposable
     public void PutFile(string guestPath, byte[] content, uint mode = 0x1A4)
     {
         if (!guestPath.StartsWith('/') || guestPath.Any(char.IsWhiteSpace))
-            throw new LivegraftException(ExitCode.InvalidInput, "LG0708", $"guest path must be absolute and without spaces: '{guestPath}'");
+            throw new LivegraftException(ExitCode.InvalidInput, VmErrors.BadGuestPath, $"guest path must be absolute and without spaces: '{guestPath}'");
         lock (_runLock)
         {
             var id = NextId();
@@ -215,7 +215,7 @@ public sealed class VmSession : IDisposable
             var (_, status, after) = WaitForEnd(id, _consumed, deadline, "put " + guestPath);
             _consumed = after;
             if (status != "0")
-                throw new LivegraftException(ExitCode.HostFailure, "LG0708", $"writing {guestPath} in the guest failed (status {status})");
+                throw new LivegraftException(ExitCode.HostFailure, VmErrors.PutFileFailed, $"writing {guestPath} in the guest failed (status {status})");
         }
     }
 
@@ -282,7 +282,7 @@ public sealed class VmSession : IDisposable
         var o = _options;
         Report("building initramfs");
         if (!File.Exists(o.Kernel.KernelImage))
-            throw new LivegraftException(ExitCode.HostFailure, "LG0705", $"kernel image for {o.Kernel.Release} not found (KernelTarget.EnsureImage fetches it)", o.Kernel.KernelImage);
+            throw new LivegraftException(ExitCode.HostFailure, VmErrors.KernelFilesMissing, $"kernel image for {o.Kernel.Release} not found (KernelTarget.EnsureImage fetches it)", o.Kernel.KernelImage);
         var modules = new KernelModules(o.Kernel.ModulesDirectory);
         var b = InitramfsBuilder.CreateDefault(modules, o.Kernel.Release);
         foreach (var m in o.Modules)
@@ -329,7 +329,7 @@ public sealed class VmSession : IDisposable
         foreach (var t in _options.BootImages.Prepend(_options.Kernel).DistinctBy(t => t.Release))
         {
             if (!File.Exists(t.KernelImage))
-                throw new LivegraftException(ExitCode.HostFailure, "LG0705", $"kernel image for {t.Release} not found (KernelTarget.EnsureImage fetches it)", t.KernelImage);
+                throw new LivegraftException(ExitCode.HostFailure, VmErrors.KernelFilesMissing, $"kernel image for {t.Release} not found (KernelTarget.EnsureImage fetches it)", t.KernelImage);
             File.Copy(t.KernelImage, Path.Combine(boot, "vmlinuz-" + t.Release));
             File.Copy(InitramfsPath, Path.Combine(boot, "initrd.img-" + t.Release));
             bytes += new FileInfo(t.KernelImage).Length + new FileInfo(InitramfsPath).Length;
@@ -381,10 +381,10 @@ public sealed class VmSession : IDisposable
         {
             at = WaitFor(ready, _consumed, deadline, null);
         }
-        catch (LivegraftException e) when (e.Diagnostics[0].Id == "LG0703")
+        catch (LivegraftException e) when (e.Diagnostics[0].Id == VmErrors.GuestUnresponsive)
         {
             StopProcesses();
-            throw Failure("LG0701", $"the guest did not become ready within {o.BootTimeout.TotalSeconds:0} s");
+            throw Failure(VmErrors.BootTimeout, $"the guest did not become ready within {o.BootTimeout.TotalSeconds:0} s");
         }
         _consumed = at + ready.Length;
         BootTime = sw.Elapsed;
@@ -484,14 +484,14 @@ public sealed class VmSession : IDisposable
     {
         var qemu = _qemu;
         if (qemu is null || !IsRunning)
-            throw Failure("LG0702", "the VM is not running");
+            throw Failure(VmErrors.VmExited, "the VM is not running");
         try
         {
             qemu.Stdin.Write(text);
         }
         catch (IOException)
         {
-            throw Failure("LG0702", "the VM exited");
+            throw Failure(VmErrors.VmExited, "the VM exited");
         }
     }
 
@@ -523,12 +523,12 @@ public sealed class VmSession : IDisposable
                     scan = Math.Max(scan, _log.Length - longest + 1);
                 }
                 if (_exited)
-                    throw Failure("LG0702", command is null ? "QEMU exited before the guest was ready" : $"the VM exited while running: {command}");
+                    throw Failure(VmErrors.VmExited, command is null ? "QEMU exited before the guest was ready" : $"the VM exited while running: {command}");
                 var left = deadline - DateTime.UtcNow;
                 if (left <= TimeSpan.Zero)
                 {
                     if (command is null)
-                        throw new LivegraftException(ExitCode.HostFailure, "LG0703", "timeout");
+                        throw new LivegraftException(ExitCode.HostFailure, VmErrors.GuestUnresponsive, "timeout");
                     Monitor.Exit(_gate);
                     try
                     {
@@ -538,7 +538,7 @@ public sealed class VmSession : IDisposable
                     {
                         Monitor.Enter(_gate);
                     }
-                    throw Failure("LG0703", $"the guest stopped answering while running: {command}");
+                    throw Failure(VmErrors.GuestUnresponsive, $"the guest stopped answering while running: {command}");
                 }
                 Monitor.Wait(_gate, left > TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : left);
             }

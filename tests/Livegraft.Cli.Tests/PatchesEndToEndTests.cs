@@ -1,3 +1,4 @@
+using Livegraft.Diff;
 using Livegraft.Kernel;
 using Livegraft.Kernel.Build;
 using Livegraft.Vm;
@@ -101,7 +102,7 @@ public class PatchesEndToEndTests
         var c = Case(patch);
         using var dir = new TempDirectory();
         var e = Assert.Throws<LivegraftException>(() => PatchBuilder.Build(new BuildRequest(c.PatchPath, KernelTarget.Reference) { OutputPath = dir.File("patch.ko") }, cancellationToken: TestContext.Current.CancellationToken));
-        Assert.Contains(e.Diagnostics, d => d.Id == (c.Expectation == "nochange" ? "LG0343" : c.RefusalId));
+        Assert.Contains(e.Diagnostics, d => d.Id == (c.Expectation == "nochange" ? DiffErrors.NothingChanged : c.RefusalId));
         Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
     }
 }

@@ -72,7 +72,7 @@ public class KernelModuleFileTests
     public void TruncatedModuleIsLG0501(int length)
     {
         var bytes = File.ReadAllBytes(BuiltModules.Get()["lg-sample.ko"]);
-        var e = Assert.Throws<LivegraftException>(() => KernelModuleFile.Parse(bytes.AsSpan(0, length), "cut.ko"));
+        var e = Assert.Throws<LivegraftException>(() => KernelModuleFile.Parse(bytes[..length], "cut.ko"));
         Assert.Equal("LG0501", e.Diagnostics[0].Id);
     }
 
@@ -82,7 +82,7 @@ public class KernelModuleFileTests
         var elf = SyntheticElf.Build("livepatch=Y\0", [], []);
         for (var cut = 0; cut < elf.Length; cut += 7)
         {
-            var e = Assert.Throws<LivegraftException>(() => KernelModuleFile.Parse(elf.AsSpan(0, cut), "cut.ko"));
+            var e = Assert.Throws<LivegraftException>(() => KernelModuleFile.Parse(elf[..cut], "cut.ko"));
             Assert.Equal("LG0501", e.Diagnostics[0].Id);
         }
     }

@@ -145,7 +145,7 @@ public class VerifyAndStoreTests
         var p = store.Install(m["lg-sample.ko"]);
         File.AppendAllText(p.Path, "x");
         var r = Assert.Single(store.LoadInstalled(new LivepatchManager(t.Paths), new TransitionOptions()));
-        Assert.Equal("failed", r.Action);
+        Assert.Equal(BootAction.Failed, r.Action);
         Assert.Equal("LG0530", r.Diagnostics[0].Id);
     }
 

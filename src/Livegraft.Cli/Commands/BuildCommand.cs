@@ -38,62 +38,10 @@ internal static class BuildCommand
                 SymbolsPath = parse.GetValue(symbols)?.FullName,
                 SkipVerification = parse.GetValue(skipVerification),
             };
-            if (request.SkipVerification)
-                Console.Error.WriteLine("livegraft: warning LG0354: --skip-verification: the target's code is NOT checked at build time; only the module's load-time check protects the kernel");
             var report = PatchBuilder.Build(request, progress.Report);
             progress.Done();
             if (parse.GetValue(json))
-                Cli.WriteJson(w =>
-                {
-                    w.WriteStartObject();
-                    w.WriteBoolean("ok", true);
-                    w.WriteString("module", report.ModulePath);
-                    w.WriteString("moduleName", report.ModuleName);
-                    w.WriteString("sha256", report.Sha256);
-                    w.WriteString("kernel", request.Target.Release);
-                    w.WriteBoolean("replace", request.Replace);
-                    w.WriteNumber("klpRelocations", report.KlpRelocations);
-                    w.WriteStartArray("objects");
-                    foreach (var o in report.Objects)
-                    {
-                        w.WriteStartObject();
-                        w.WriteString("name", o.Name);
-                        w.WriteStartArray("functions");
-                        foreach (var f in o.Functions)
-                        {
-                            w.WriteStartObject();
-                            w.WriteString("name", f.OldName);
-                            w.WriteNumber("sympos", f.Sympos);
-                            w.WriteEndObject();
-                        }
-                        w.WriteEndArray();
-                        w.WriteNumber("callbacks", o.PrePatch.Count + o.PostPatch.Count + o.PreUnpatch.Count + o.PostUnpatch.Count);
-                        w.WriteEndObject();
-                    }
-                    w.WriteEndArray();
-                    w.WriteStartArray("units");
-                    foreach (var u in report.Units)
-                    {
-                        w.WriteStartObject();
-                        w.WriteString("unit", u.Unit);
-                        w.WriteString("parent", u.Parent);
-                        w.WriteStartArray("changed");
-                        foreach (var f in u.Diff.ChangedFunctions)
-                            w.WriteStringValue(f);
-                        w.WriteEndArray();
-                        w.WriteStartArray("new");
-                        foreach (var f in u.Diff.NewFunctions)
-                            w.WriteStringValue(f);
-                        w.WriteEndArray();
-                        w.WriteEndObject();
-                    }
-                    w.WriteEndArray();
-                    w.WriteStartObject("timings");
-                    foreach (var (stage, time) in report.Timings)
-                        w.WriteNumber(stage, Math.Round(time.TotalSeconds, 3));
-                    w.WriteEndObject();
-                    w.WriteEndObject();
-                });
+                Cli.WriteJson(w => BuildJson.Write(w, request, report));
             else
             {
                 foreach (var o in report.Objects)

@@ -1,9 +1,6 @@
 using System.CommandLine;
-using System.Text.Json;
 using Livegraft.Diff;
-using Livegraft.Elf;
-using Livegraft.Kernel.Parent;
-using Livegraft.Kernel.Symbols;
+using Livegraft.Kernel;
 
 namespace Livegraft.Cli.Commands;
 
@@ -25,33 +22,24 @@ internal static class DiffCommand
         };
         command.SetAction(parse => Cli.Guard(parse.GetValue(json), () =>
         {
-            var origFile = parse.GetValue(orig)!;
-            var patchedFile = parse.GetValue(patched)!;
-            var parentFile = parse.GetValue(parent)!;
-            var table = SymbolTable.Open(parentFile.FullName, parse.GetValue(parentName) is { } n && n != "vmlinux" ? n : null);
-            var exports = parse.GetValue(symvers) is { } sv ? ModuleSymvers.Read(sv.FullName) : null;
-            var options = new DiffOptions
+            var report = ObjectDiff.Run(new ObjectDiffRequest(parse.GetValue(orig)!.FullName, parse.GetValue(patched)!.FullName, parse.GetValue(parent)!.FullName)
             {
-                Parent = new ParentSymbols(table, exports),
-                OrigName = origFile.FullName,
-                PatchedName = patchedFile.FullName,
-            };
-            var result = Differ.Run(ElfFile.Read(origFile.FullName), ElfFile.Read(patchedFile.FullName), options);
-            var code = result.Refusals.Count > 0 ? ExitCode.InvalidInput : result.NothingChanged ? ExitCode.HostFailure : ExitCode.Success;
-            var outPath = parse.GetValue(output)?.FullName;
-            if (code == ExitCode.Success && outPath is not null)
-                result.Output!.Write(outPath);
+                ParentName = parse.GetValue(parentName),
+                SymversPath = parse.GetValue(symvers)?.FullName,
+                OutputPath = parse.GetValue(output)?.FullName,
+            });
             if (parse.GetValue(json))
-                Cli.WriteJson(w => WriteJson(w, result, code, outPath));
+                Cli.WriteJson(w => DiffJson.Write(w, report.Result, report.ExitCode, report.OutputPath));
             else
-                WriteText(result, code, outPath);
-            return (int)code;
+                WriteText(report);
+            return (int)report.ExitCode;
         }));
         return command;
     }
 
-    private static void WriteText(DiffResult r, ExitCode code, string? outPath)
+    private static void WriteText(ObjectDiffReport report)
     {
+        var r = report.Result;
         foreach (var d in r.Notes)
             Console.Error.WriteLine(d.ToString());
         foreach (var d in r.Refusals)
@@ -72,66 +60,7 @@ internal static class DiffCommand
                 Console.WriteLine($"callback {kind}: {c}");
         foreach (var k in r.KlpRelocations)
             Console.WriteLine($"klp reloc: {k.Section}+0x{k.Offset:x} {k.SymbolName}{(k.Addend >= 0 ? "+" : "-")}0x{Math.Abs(k.Addend):x}");
-        if (code == ExitCode.HostFailure)
-            Console.Error.WriteLine("livegraft: nothing functional changed; no output written");
-        else if (code == ExitCode.Success && outPath is not null)
-            Console.Error.WriteLine($"livegraft: wrote {outPath}");
-    }
-
-    private static void WriteJson(Utf8JsonWriter w, DiffResult r, ExitCode code, string? outPath)
-    {
-        w.WriteStartObject();
-        w.WriteBoolean("ok", code == ExitCode.Success);
-        w.WriteNumber("exitCode", (int)code);
-        w.WriteString("object", r.ObjectName);
-        WriteList(w, "changed", r.ChangedFunctions);
-        WriteList(w, "new", r.NewFunctions);
-        WriteList(w, "newData", r.NewObjects);
-        WriteList(w, "included", r.Included);
-        w.WriteStartArray("functions");
-        foreach (var f in r.Functions)
-        {
-            w.WriteStartObject();
-            w.WriteString("oldName", f.OldName);
-            w.WriteNumber("sympos", f.Sympos);
-            w.WriteString("newSymbol", f.NewSymbol);
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-        w.WriteStartObject("callbacks");
-        foreach (var (kind, list) in r.Callbacks)
-            WriteList(w, kind, list);
-        w.WriteEndObject();
-        w.WriteStartArray("klpRelocations");
-        foreach (var k in r.KlpRelocations)
-        {
-            w.WriteStartObject();
-            w.WriteString("section", k.Section);
-            w.WriteNumber("offset", k.Offset);
-            w.WriteNumber("type", k.Type);
-            w.WriteString("symbol", k.SymbolName);
-            w.WriteNumber("addend", k.Addend);
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-        w.WriteStartArray("refusals");
-        foreach (var d in r.Refusals)
-            d.WriteJson(w);
-        w.WriteEndArray();
-        w.WriteStartArray("notes");
-        foreach (var d in r.Notes)
-            d.WriteJson(w);
-        w.WriteEndArray();
-        if (outPath is not null && code == ExitCode.Success)
-            w.WriteString("output", outPath);
-        w.WriteEndObject();
-    }
-
-    private static void WriteList(Utf8JsonWriter w, string name, IEnumerable<string> items)
-    {
-        w.WriteStartArray(name);
-        foreach (var i in items)
-            w.WriteStringValue(i);
-        w.WriteEndArray();
+        if (report.OutputPath is not null)
+            Console.Error.WriteLine($"livegraft: wrote {report.OutputPath}");
     }
 }

@@ -49,7 +49,7 @@ internal static class InstallCommand
             return Cli.Guard(asJson, () =>
             {
                 var store = new PatchStore();
-                var removed = store.Uninstall(parse.GetValue(name)!.Replace('-', '_'), parse.GetValue(release));
+                var removed = store.Uninstall(parse.GetValue(name)!, parse.GetValue(release));
                 if (asJson)
                     Cli.WriteJson(w => HostJson.Write(w, "uninstall", removed, File.Exists(store.UnitPath) ? store.UnitPath : null));
                 else
@@ -92,9 +92,9 @@ internal static class InstallCommand
                 else
                 {
                     foreach (var r in results)
-                        Console.Out.WriteLine($"{r.Patch.Name}: {r.Action}");
+                        Console.Out.WriteLine($"{r.Patch.Name}: {Json.Kebab(r.Action.ToString())}");
                 }
-                return results.Any(r => r.Action == "failed") ? (int)ExitCode.HostFailure : 0;
+                return (int)BootLoadResult.ExitCodeOf(results);
             });
         });
         return command;

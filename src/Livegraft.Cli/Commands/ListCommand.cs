@@ -17,16 +17,8 @@ internal static class ListCommand
             var asJson = parse.GetValue(json);
             return Cli.Guard(asJson, () =>
             {
-                var loaded = new LivepatchSysfs(HostPaths.Default).Patches();
-                var installed = new PatchStore().List();
-                string? release = null;
-                try
-                {
-                    release = RunningKernel.Read(HostPaths.Default).Release;
-                }
-                catch (LivegraftException)
-                {
-                }
+                var listing = new LivepatchManager().List();
+                var (loaded, installed, release) = (listing.Loaded, listing.Installed, listing.RunningRelease);
                 if (asJson)
                 {
                     Cli.WriteJson(w => HostJson.WriteList(w, loaded, installed, release));

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using Livegraft.Host;
-using Livegraft.Kernel.Verify;
 
 namespace Livegraft.Cli.Commands;
 
@@ -32,7 +31,7 @@ internal static class LoadCommand
                     Cli.WriteJson(w => HostJson.Write(w, result));
                 else
                 {
-                    Console.Out.WriteLine($"{result.Name}: {HostJson.Kebab(result.Outcome.ToString())}");
+                    Console.Out.WriteLine($"{result.Name}: {Json.Kebab(result.Outcome.ToString())}");
                     foreach (var b in result.Blockers)
                         Console.Out.WriteLine($"  blocked by {b}");
                 }
@@ -50,6 +49,5 @@ internal static class LoadCommand
     {
         Timeout = Duration.Parse(timeout ?? "60s"),
         Progress = line => Console.Error.WriteLine("livegraft: " + line),
-        CodeCheck = ko => RunningKernelCode.CheckModule(ko),
     };
 }

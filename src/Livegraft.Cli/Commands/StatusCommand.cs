@@ -27,7 +27,7 @@ internal static class StatusCommand
                 }
                 Console.Out.WriteLine($"kernel:    {s.Kernel.Release}" + (s.Kernel.BuildId is null ? "" : $" (build id {s.Kernel.BuildId})"));
                 Console.Out.WriteLine($"effective: {s.EffectiveVersion}");
-                Console.Out.WriteLine($"verdict:   {HostJson.Kebab(s.Verdict.ToString())}");
+                Console.Out.WriteLine($"verdict:   {Json.Kebab(s.Verdict.ToString())}");
                 var flags = TaintFlag.Decode(s.Kernel.Tainted);
                 Console.Out.WriteLine($"tainted:   {(flags.Count == 0 ? "no" : s.Kernel.TaintLetters + " (" + string.Join(", ", flags.Select(f => $"{f.Letter}: {f.Description}")) + ")")}");
                 if (!s.LivepatchSupported)

@@ -26,28 +26,8 @@ internal static class TryCommand
                 var report = PatchBuilder.Build(new BuildRequest(parse.GetValue(patch)!.FullName, target) { OutputPath = Path.Combine(dir, "patch.ko") }, progress.Report);
                 var result = PatchTrial.Run(target, report.ModulePath, report.ModuleName, parse.GetValue(check)!, parse.GetValue(module), progress.Report);
                 progress.Done();
-                var code = result.BehavedAsExpected ? ExitCode.Success : result.Loaded ? ExitCode.InvalidInput : ExitCode.HostFailure;
                 if (parse.GetValue(json))
-                    Cli.WriteJson(w =>
-                    {
-                        w.WriteStartObject();
-                        w.WriteBoolean("ok", result.BehavedAsExpected);
-                        w.WriteString("module", report.ModuleName);
-                        w.WriteBoolean("loaded", result.Loaded);
-                        w.WriteBoolean("unloaded", result.Unloaded);
-                        w.WriteNumber("bootSeconds", Math.Round(result.BootTime.TotalSeconds, 1));
-                        w.WriteStartArray("checks");
-                        foreach (var s in result.Steps)
-                        {
-                            w.WriteStartObject();
-                            w.WriteString("stage", s.Stage);
-                            w.WriteNumber("exitCode", s.ExitCode);
-                            w.WriteString("output", s.Output);
-                            w.WriteEndObject();
-                        }
-                        w.WriteEndArray();
-                        w.WriteEndObject();
-                    });
+                    Cli.WriteJson(result.WriteJson);
                 else
                 {
                     foreach (var s in result.Steps)
@@ -58,7 +38,7 @@ internal static class TryCommand
                         ? "the check failed before, passed while patched, and failed again after unloading"
                         : "the check did not change as expected");
                 }
-                return (int)code;
+                return (int)result.ExitCode;
             }
             finally
             {

@@ -33,7 +33,7 @@ internal static class UnloadCommand
                 var options = LoadCommand.Options(parse.GetValue(timeout));
                 var manager = new LivepatchManager();
                 // kbuild registers "foo-bar.ko" as foo_bar; accept either spelling.
-                var results = everything ? manager.UnloadAll(options) : [manager.Unload(target!.Replace('-', '_'), options)];
+                var results = everything ? manager.UnloadAll(options) : [manager.Unload(target!, options)];
                 foreach (var d in results.SelectMany(r => r.Diagnostics))
                     Console.Error.WriteLine(d.ToString());
                 if (asJson)

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using Livegraft.Kernel;
-using Livegraft.Kernel.Build;
-using Livegraft.Kernel.Verify;
+using Livegraft.Verify;
 
 namespace Livegraft.Cli.Commands;
 
@@ -24,83 +23,20 @@ internal static class VerifyCommand
         });
         command.SetAction(parse => Cli.Guard(parse.GetValue(json), () =>
         {
-            var ko = parse.GetValue(module)!.FullName;
-            var entries = VerifyTable.Read(ko);
-            var k = parse.GetValue(kernel);
-            string image;
-            VerifyReport report;
-            if (parse.GetValue(running))
-            {
-                image = "running kernel";
-                report = RunningKernelCode.Verify(entries, out var notes);
-                foreach (var n in notes)
-                    Console.Error.WriteLine(new Diagnostic(VerifyErrors.NotCheckedHere, Severity.Note, n, ko));
-            }
-            else
-                report = CheckImage(ko, entries, k, out image);
+            var result = ModuleVerification.Check(parse.GetValue(module)!.FullName, parse.GetValue(kernel), parse.GetValue(running), Progress.ForStderr().Report);
+            foreach (var n in result.Notes)
+                Console.Error.WriteLine(n);
             if (parse.GetValue(json))
-                Cli.WriteJson(w =>
-                {
-                    w.WriteStartObject();
-                    w.WriteBoolean("ok", report.Ok);
-                    w.WriteString("module", ko);
-                    w.WriteString("image", image);
-                    w.WriteNumber("averageMaskedBytes", Math.Round(report.AverageMaskedBytes, 1));
-                    w.WriteStartArray("functions");
-                    foreach (var f in report.Functions)
-                    {
-                        w.WriteStartObject();
-                        w.WriteString("object", f.Object);
-                        w.WriteString("name", f.Name);
-                        w.WriteNumber("sympos", f.Sympos);
-                        w.WriteString("role", f.Role.ToString().ToLowerInvariant());
-                        w.WriteNumber("size", f.Size);
-                        w.WriteNumber("maskedBytes", f.MaskedBytes);
-                        if (f.Address is { } a)
-                            w.WriteString("address", $"0x{a:x}");
-                        w.WriteBoolean("ok", f.Ok);
-                        if (f.FirstDifference is { } d)
-                            w.WriteNumber("firstDifference", d);
-                        if (f.Id is not null)
-                            w.WriteString("id", f.Id);
-                        if (f.Problem is not null)
-                            w.WriteString("problem", f.Problem);
-                        w.WriteEndObject();
-                    }
-                    w.WriteEndArray();
-                    w.WriteEndObject();
-                });
+                Cli.WriteJson(w => VerifyJson.Write(w, result.Report, result.Module, result.Image, result.Notes));
             else
             {
-                foreach (var f in report.Functions)
-                    Console.WriteLine($"{f.Object}: {(f.Sympos == 0 ? f.Name : f.Name + "," + f.Sympos)}: {(f.Ok ? "ok" : "MISMATCH")} ({f.Role.ToString().ToLowerInvariant()}, {f.Size} bytes, {f.MaskedBytes} masked{(f.FirstDifference is { } d ? $", first difference at +0x{d:x}" : "")})");
-                foreach (var f in report.Functions.Where(f => !f.Ok))
-                    Console.Error.WriteLine(f.ToDiagnostic(ko));
+                foreach (var f in result.Report.Functions)
+                    Console.WriteLine($"{f.Object}: {(f.Sympos == 0 ? f.Name : f.Name + "," + f.Sympos)}: {(f.Ok ? "ok" : "MISMATCH")} ({Json.Kebab(f.Role.ToString())}, {f.Size} bytes, {f.MaskedBytes} masked{(f.FirstDifference is { } d ? $", first difference at +0x{d:x}" : "")})");
+                foreach (var f in result.Report.Functions.Where(f => !f.Ok))
+                    Console.Error.WriteLine(f.ToDiagnostic(result.Module));
             }
-            return report.Ok ? 0 : (int)ExitCode.VerificationFailed;
+            return (int)result.ExitCode;
         }));
         return command;
-    }
-
-    /// <summary>Checks against an image file, or the image of a release (the module's own by default).</summary>
-    private static VerifyReport CheckImage(string ko, IReadOnlyList<FunctionExpectation> entries, string? kernel, out string image)
-    {
-        KernelTarget? target = null;
-        if (kernel is not null && File.Exists(kernel))
-            image = Path.GetFullPath(kernel);
-        else
-        {
-            var release = kernel ?? (LivepatchModule.ReadInfo(ko).TryGetValue(LivepatchModule.InfoKernel, out var v) && v.Count > 0 ? v[0] : KernelTarget.ReferenceRelease);
-            target = new KernelTarget(release);
-            target.EnsureImage();
-            image = target.KernelImage;
-        }
-        var path = image;
-        var codes = new Dictionary<string, ITargetCode>(StringComparer.Ordinal);
-        ITargetCode CodeOf(string obj) => codes.TryGetValue(obj, out var c) ? c : codes[obj] = obj == "vmlinux"
-            ? ImageCode.Open(path)
-            : new ModuleCode(PatchBuilder.FindModule(target ?? throw new LivegraftException(ExitCode.Usage, VerifyErrors.NoTable,
-                $"object {obj} is a module: pass --kernel RELEASE so its .ko can be found"), obj));
-        return RunPreVerifier.Check(entries, CodeOf);
     }
 }

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.CompilerServices;
 using Livegraft.Host;
 using Livegraft.Kernel;
 using Livegraft.Vm;
@@ -30,15 +29,11 @@ internal static class VmCommand
             var asJson = parse.GetValue(json);
             return Cli.Guard(asJson, () =>
             {
-                var limit = Duration.Parse(parse.GetValue(timeout) ?? "120s");
-                var target = new KernelTarget(parse.GetValue(kernel) ?? KernelTarget.ReferenceRelease);
-                target.EnsureImage(Progress);
-                var options = new VmOptions(target)
+                var options = new VmOptions(new KernelTarget(parse.GetValue(kernel) ?? KernelTarget.ReferenceRelease))
                 {
                     KernelParameters = parse.GetValue(append),
-                    CommandTimeout = limit,
+                    CommandTimeout = Duration.Parse(parse.GetValue(timeout) ?? "120s"),
                     ConsoleLogPath = parse.GetValue(consoleLog),
-                    LivegraftBinary = NativeSelf(),
                 };
                 foreach (var f in parse.GetValue(files) ?? [])
                     options.Files.Add(new GuestFile(f, "/root/" + Path.GetFileName(f)));
@@ -46,44 +41,21 @@ internal static class VmCommand
                     options.Modules.Add(m);
                 foreach (var d in parse.GetValue(disks) ?? [])
                     options.Disks.Add(d);
-
-                using var session = VmSession.Start(options, Progress);
-                Progress("running");
-                var result = session.Run(string.Join(' ', parse.GetValue(command) ?? []), limit);
-                var exit = result.TimedOut ? (int)ExitCode.HostFailure : result.ExitCode;
-                if (result.TimedOut)
-                    Console.Error.WriteLine(new Diagnostic("LG0712", Severity.Error, $"the command timed out after {limit.TotalSeconds:0} s and was killed"));
+                var run = VmRun.Run(options, string.Join(' ', parse.GetValue(command) ?? []), Progress);
+                foreach (var d in run.Diagnostics)
+                    Console.Error.WriteLine(d);
                 if (asJson)
-                {
-                    Cli.WriteJson(w =>
-                    {
-                        w.WriteStartObject();
-                        w.WriteBoolean("ok", !result.TimedOut && result.ExitCode == 0);
-                        w.WriteNumber("exitCode", exit);
-                        w.WriteNumber("commandExitCode", result.ExitCode);
-                        w.WriteBoolean("timedOut", result.TimedOut);
-                        w.WriteString("output", result.Output);
-                        w.WriteString("kernel", target.Release);
-                        w.WriteNumber("bootSeconds", Math.Round(session.BootTime.TotalSeconds, 2));
-                        w.WriteNumber("runSeconds", Math.Round(result.Elapsed.TotalSeconds, 2));
-                        w.WriteEndObject();
-                    });
-                }
+                    Cli.WriteJson(run.WriteJson);
                 else
                 {
-                    Console.Out.Write(result.Output);
+                    Console.Out.Write(run.Result.Output);
                     Console.Out.Flush();
                 }
-                return exit;
+                return run.ExitCode;
             });
         });
         return vm;
     }
 
     private static void Progress(string line) => Console.Error.WriteLine("livegraft: " + line);
-
-    /// <summary>This process's executable when it is the NativeAOT build (it then runs in the guest
-    /// with nothing but glibc); null under <c>dotnet livegraft.dll</c> or a framework-dependent apphost.</summary>
-    private static string? NativeSelf() =>
-        !RuntimeFeature.IsDynamicCodeSupported && Environment.ProcessPath is { } self && File.Exists(self) ? self : null;
 }

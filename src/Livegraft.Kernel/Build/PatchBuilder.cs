@@ -1,12 +1,11 @@
 using System.Diagnostics;
-using System.Security.Cryptography;
 using Livegraft.Diff;
 using Livegraft.Elf;
 using Livegraft.Kernel.Parent;
 using Livegraft.Kernel.Patches;
-using Livegraft.Kernel.Symbols;
+using Livegraft.Symbols;
 using Livegraft.Kernel.Units;
-using Livegraft.Kernel.Verify;
+using Livegraft.Verify;
 
 namespace Livegraft.Kernel.Build;
 
@@ -51,13 +50,6 @@ public sealed record BuildReport(string ModulePath, string ModuleName, string Sh
 /// </summary>
 public static class PatchBuilder
 {
-    private sealed class PostLink : IModulePostLink
-    {
-        public int Count { get; private set; }
-
-        public void Process(string koPath) => Count = KlpPostLink.Process(koPath);
-    }
-
     /// <summary>Runs the build.</summary>
     public static BuildReport Build(BuildRequest request, Action<string>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -92,6 +84,7 @@ public static class PatchBuilder
 
             progress?.Invoke("reading symbols");
             var exports = ModuleSymvers.Read(Path.Combine(target.HeadersDirectory, "Module.symvers"));
+            var sizes = SpecialSectionSizes.Linux61;
             var parents = new Dictionary<string, IParentSymbols>(StringComparer.Ordinal);
             // The target's code per parent (vmlinux from the image, modules from their .ko): symbols,
             // run-pre verification and sympos by content all read it, so the image is decompressed once.
@@ -105,7 +98,7 @@ public static class PatchBuilder
                 var table = parent == "vmlinux" && request.SymbolsPath is { } sp ? SymbolTable.Open(sp) : CodeOf(parent).Symbols;
                 return parents[parent] = new ParentSymbols(table, exports)
                 {
-                    ContentMatcher = parent == "vmlinux" && request.SymbolsPath is not null ? null : RunPreVerifier.ContentMatcher(CodeOf(parent)),
+                    ContentMatcher = parent == "vmlinux" && request.SymbolsPath is not null ? null : RunPreVerifier.ContentMatcher(CodeOf(parent), sizes),
                 };
             }
 
@@ -119,6 +112,7 @@ public static class PatchBuilder
                 {
                     Parent = ParentOf(unit.Parent),
                     UnitTag = "u" + index,
+                    Sizes = sizes,
                     OrigName = unit.Path,
                     PatchedName = unit.Path,
                 };
@@ -137,7 +131,7 @@ public static class PatchBuilder
             if (refusals.Count > 0)
                 throw new LivegraftException(ExitCode.InvalidInput, [.. refusals]);
             if (reports.All(r => r.Diff.NothingChanged))
-                throw new LivegraftException(ExitCode.InvalidInput, "LG0343", "the patch changes no function the running kernel executes (nothing to live patch)", patchPath);
+                throw new LivegraftException(ExitCode.InvalidInput, ObjectDiff.NothingChanged(patchPath));
 
             // Run-pre verification (docs/verify.md): the original objects' code must be the target's.
             var expectations = new List<FunctionExpectation>();
@@ -146,7 +140,7 @@ public static class PatchBuilder
             {
                 if (reports[u].Diff.NothingChanged)
                     continue;
-                foreach (var e in RunPreVerifier.Expectations(ElfFile.Read(units[u].OrigObject), reports[u].Diff))
+                foreach (var e in RunPreVerifier.Expectations(ElfFile.Read(units[u].OrigObject), reports[u].Diff, sizes))
                     if (expected.Add((e.Object, e.Name, e.Sympos)))
                         expectations.Add(e);
             }
@@ -173,25 +167,22 @@ public static class PatchBuilder
                     DiffObjects = g.Where(r => diffPaths.ContainsKey(r.Diff)).Select(r => diffPaths[r.Diff]).ToList(),
                 })
                 .ToList();
-            // Load-time verification: each object's first pre_patch callback checks the running code.
-            var verifyObjects = objects.Select(o => o.Name).ToList();
-            var moduleObjects = objects.Select((o, i) => o with { PrePatch = [VerifyTable.CallbackPrefix + i, .. o.PrePatch] }).ToList();
-            var moduleRequest = new LivepatchModuleRequest(name, target, moduleObjects)
+            // Load-time verification: each object's pre_patch callback checks the running code first.
+            var moduleRequest = new LivepatchModuleRequest(name, target, objects)
             {
                 Replace = request.Replace,
-                PatchSha256 = Sha256(patchPath),
-                ExtraSources = [new(VerifyTable.SourceFile, VerifyTable.GenerateSource(expectations, verifyObjects))],
+                PatchSha256 = Sha256Hash.HashFile(patchPath),
+                Verification = expectations,
             };
-            var postLink = new PostLink();
-            var built = LivepatchModule.Build(moduleRequest, Path.Combine(work, "module"), postLink, progress, cancellationToken);
+            var built = LivepatchModule.Build(moduleRequest, Path.Combine(work, "module"), progress, cancellationToken);
             Stage("module");
 
             var tmp = output + ".tmp-" + Environment.ProcessId;
             File.Copy(built.KoPath, tmp, overwrite: true);
             File.Move(tmp, output, overwrite: true);
-            return new BuildReport(output, built.ModuleName, Sha256(output), reports, objects, timings)
+            return new BuildReport(output, built.ModuleName, Sha256Hash.HashFile(output), reports, objects, timings)
             {
-                KlpRelocations = postLink.Count,
+                KlpRelocations = built.KlpRelocations,
                 Verification = verification,
                 VerifiedAtLoad = expectations.Count,
             };
@@ -225,10 +216,4 @@ public static class PatchBuilder
         return clean.Length == 0 ? "patch" : clean;
     }
 
-    /// <summary>Lower-case hex SHA-256 of a file.</summary>
-    public static string Sha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
-    }
 }

@@ -1,6 +1,6 @@
 using Livegraft.Diff;
 using Livegraft.Elf;
-using Livegraft.Kernel.Symbols;
+using Livegraft.Symbols;
 using static Livegraft.Elf.ElfNative;
 
 namespace Livegraft.Kernel.Parent;

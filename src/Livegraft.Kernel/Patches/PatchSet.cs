@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -94,7 +93,7 @@ public sealed class PatchSet
 
     private static PatchSet Parse(byte[] bytes, string displayName)
     {
-        var sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        var sha = Sha256Hash.HashHex(bytes);
         // Latin-1 maps every byte to one char, so hunks compare and apply byte for byte whatever
         // the encoding of the source file (PatchApplier reads files the same way).
         var text = Encoding.Latin1.GetString(bytes);

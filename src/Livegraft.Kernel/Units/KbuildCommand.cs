@@ -21,7 +21,9 @@ public sealed record KbuildCommand(bool IsModule, string? ModName, string? ModFi
 
     /// <summary>The parent the object is linked into: <c>vmlinux</c> or the module name
     /// (underscores, as the kernel knows it).</summary>
-    public string Parent => IsModule ? ModName ?? throw new InvalidOperationException("module object without KBUILD_MODNAME") : "vmlinux";
+    public string Parent => IsModule
+        ? ModName ?? throw new LivegraftException(ExitCode.HostFailure, KernelErrors.ParentUnknown, "a module object was compiled without -DKBUILD_MODNAME")
+        : "vmlinux";
 
     /// <summary>Interprets one compiler command line.</summary>
     public static KbuildCommand FromCommandLine(string command)

@@ -1,4 +1,0 @@
-using System.Runtime.CompilerServices;
-
-// Tests reach the host-tool runner directly to simulate a missing decompressor.
-[assembly: InternalsVisibleTo("Livegraft.Kernel.Tests")]
