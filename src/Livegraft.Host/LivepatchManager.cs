@@ -261,7 +261,13 @@ public sealed class LivepatchManager
                 "not root: the patch state and kernel stack of other users' tasks are unreadable, so the tasks not yet switched " +
                 "may be missing and a stalled transition shows as in-transition; run status as root to see them")];
         }
-        return new HostStatus(kernel, effective, patches, transition?.Name, blockers, verdict, _sysfs.Supported) { Diagnostics = notes };
+        return new HostStatus(kernel, effective, patches, transition?.Name, blockers, verdict, _sysfs.Supported)
+        {
+            Diagnostics = notes,
+            BootId = LivepatchSysfs.ReadText(_paths.BootId),
+            BootSafety = new BootSafety(_paths).Report(),
+            Kexec = new Kexec.KexecReboot(_paths).State(),
+        };
     }
 
     private readonly record struct FollowResult(bool Completed, bool Signalled, IReadOnlyList<BlockingTask> Blockers);
@@ -372,7 +378,7 @@ public sealed class LivepatchManager
 
     /// <summary>The kernel log's last lines about <paramref name="name"/> (its own messages, klp's and the
     /// module's load-time verification), so a refusal says why without a trip to dmesg.</summary>
-    private static string KernelSaid(string name)
+    internal static string KernelSaid(string name)
     {
         var log = Libc.KernelLog();
         if (log is null)
