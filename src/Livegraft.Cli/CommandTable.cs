@@ -20,6 +20,8 @@ internal static class CommandTable
         InstallCommand.Create(),
         InstallCommand.CreateUninstall(),
         InstallCommand.CreateLoadInstalled(),
+        ConfirmBootCommand.Create(),
+        RebootCommand.Create(),
         UpdateCommand.Create(),
         UpdateCommand.CreateRollback(),
         UpdateCommand.CreateHealth(),

@@ -82,6 +82,7 @@ public static class HostJson
             w.WriteEndObject();
         }
         w.WriteEndArray();
+        Json.WriteNullable(w, "bootId", s.BootId);
         w.WriteEndObject();
         w.WriteString("effectiveVersion", s.EffectiveVersion);
         if (s.TransitionPatch is null)
@@ -90,6 +91,9 @@ public static class HostJson
             w.WriteString("transitionPatch", s.TransitionPatch);
         WritePatches(w, s.Patches, p => s.Updates.Find(p, s.Kernel.Release));
         WriteBlockers(w, s.Blockers);
+        Kexec.KexecJson.WriteBootSafety(w, s.BootSafety);
+        if (s.Kexec is not null)
+            Kexec.KexecJson.WriteState(w, s.Kexec);
         Repository.FleetJson.WriteStatusFields(w, s);
         Json.WriteDiagnostics(w, s.Diagnostics);
         w.WriteEndObject();

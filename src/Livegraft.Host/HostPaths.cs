@@ -8,9 +8,10 @@ namespace Livegraft.Host;
 /// <param name="Proc">Mount point of procfs, normally <c>/proc</c>.</param>
 /// <param name="State">Root of installed patches, normally <c>/var/lib/livegraft</c>.</param>
 /// <param name="SystemdUnits">Directory for the boot unit, normally <c>/etc/systemd/system</c>.</param>
+/// <param name="Boot">Where installed kernel images live (<c>vmlinuz-&lt;release&gt;</c>, <c>initrd.img-&lt;release&gt;</c>), normally <c>/boot</c>.</param>
 /// <param name="Keys">Trusted public keys of patch repositories, normally <c>/etc/livegraft/keys</c> (docs/fleet.md).</param>
 /// <param name="Cache">Verified downloads of repository patches, normally <c>/var/cache/livegraft</c>.</param>
-public sealed record HostPaths(string Sys = "/sys", string Proc = "/proc", string State = "/var/lib/livegraft", string SystemdUnits = "/etc/systemd/system",
+public sealed record HostPaths(string Sys = "/sys", string Proc = "/proc", string State = "/var/lib/livegraft", string SystemdUnits = "/etc/systemd/system", string Boot = "/boot",
     string Keys = "/etc/livegraft/keys", string Cache = "/var/cache/livegraft")
 {
     /// <summary>The real host.</summary>
@@ -42,4 +43,22 @@ public sealed record HostPaths(string Sys = "/sys", string Proc = "/proc", strin
 
     /// <summary><c>/proc/cmdline</c>.</summary>
     public string CommandLine => Path.Combine(Proc, "cmdline");
+
+    /// <summary><c>/proc/sys/kernel/random/boot_id</c>: a UUID fresh at every boot, kexec included.</summary>
+    public string BootId => Path.Combine(Proc, "sys", "kernel", "random", "boot_id");
+
+    /// <summary><c>/proc/uptime</c>: seconds since boot.</summary>
+    public string Uptime => Path.Combine(Proc, "uptime");
+
+    /// <summary><c>/sys/kernel/kexec_loaded</c>: exists with CONFIG_KEXEC_CORE; 1 when an image is loaded.</summary>
+    public string KexecLoaded => Path.Combine(Sys, "kernel", "kexec_loaded");
+
+    /// <summary><c>/proc/sys/kernel/kexec_load_disabled</c>: 1 forbids both kexec syscalls until the next boot.</summary>
+    public string KexecLoadDisabled => Path.Combine(Proc, "sys", "kernel", "kexec_load_disabled");
+
+    /// <summary><c>/sys/kernel/security/lockdown</c> (securityfs): the lockdown mode in brackets.</summary>
+    public string Lockdown => Path.Combine(Sys, "kernel", "security", "lockdown");
+
+    /// <summary><c>/proc/1/comm</c>: the name of PID 1 (<c>systemd</c> or not).</summary>
+    public string InitComm => Path.Combine(Proc, "1", "comm");
 }

@@ -270,7 +270,14 @@ public sealed class LivepatchManager
         var updates = Repository.UpdateRecord.Read(_paths, out var recordWarning);
         if (recordWarning is not null)
             notes = [.. notes, recordWarning];
-        return new HostStatus(kernel, effective, patches, transition?.Name, blockers, verdict, _sysfs.Supported) { Diagnostics = notes, Updates = updates };
+        return new HostStatus(kernel, effective, patches, transition?.Name, blockers, verdict, _sysfs.Supported)
+        {
+            Diagnostics = notes,
+            BootId = LivepatchSysfs.ReadText(_paths.BootId),
+            BootSafety = new BootSafety(_paths).Report(),
+            Kexec = new Kexec.KexecReboot(_paths).State(),
+            Updates = updates,
+        };
     }
 
     private readonly record struct FollowResult(bool Completed, bool Signalled, IReadOnlyList<BlockingTask> Blockers);
@@ -381,7 +388,7 @@ public sealed class LivepatchManager
 
     /// <summary>The kernel log's last lines about <paramref name="name"/> (its own messages, klp's and the
     /// module's load-time verification), so a refusal says why without a trip to dmesg.</summary>
-    private static string KernelSaid(string name)
+    internal static string KernelSaid(string name)
     {
         var log = Libc.KernelLog();
         if (log is null)

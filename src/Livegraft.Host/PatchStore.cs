@@ -20,6 +20,8 @@ public enum BootAction
     AlreadyLoaded,
     /// <summary>Not loaded: superseded by a later replace patch.</summary>
     Skipped,
+    /// <summary>Not loaded: boot safety quarantined it (an earlier boot ended before it was confirmed healthy).</summary>
+    Quarantined,
     /// <summary>Its load failed.</summary>
     Failed,
 }
@@ -89,9 +91,11 @@ public sealed class PatchStore
 
     /// <summary>
     /// Stores a verified livepatch module for the release it was built for and enables the boot unit.
-    /// Installing a name again replaces the stored copy and moves it to the end of the order.
+    /// Installing a name again replaces the stored copy and moves it to the end of the order. The same
+    /// build of a quarantined patch (boot safety) is refused (LG0657) unless <paramref name="force"/>,
+    /// which lifts the quarantine; a different build lifts it too (both reported through <paramref name="progress"/>).
     /// </summary>
-    public InstalledPatch Install(string modulePath)
+    public InstalledPatch Install(string modulePath, bool force = false, Action<string>? progress = null)
     {
         // Before anything is read or stored: with trusted keys configured, only a signed patch is kept (docs/fleet.md).
         var signedBy = Repository.TrustStore.Read(_paths).RequireSigned(modulePath);
@@ -103,6 +107,16 @@ public sealed class PatchStore
         if (release.Contains('/', StringComparison.Ordinal) || release is "." or "..")
             throw new LivegraftException(ExitCode.InvalidInput, "LG0503", $"bad kernel release '{release}' in vermagic", modulePath);
         CheckRoot("install a patch", StoreOwner, modulePath);
+        var safety = new BootSafety(_paths);
+        if (safety.Quarantine(release, ko.Name) is { } quarantined)
+        {
+            if (!force && quarantined.Sha256 == ko.Sha256)
+                throw new LivegraftException(ExitCode.InvalidInput, Kexec.KexecErrors.InstallQuarantined,
+                    $"{ko.Name} is quarantined for {release}: {quarantined.Reason}; 'livegraft install --force' tries it again", modulePath);
+            safety.Lift(release, ko.Name);
+            progress?.Invoke(new Diagnostic(Kexec.KexecErrors.QuarantineLifted, Severity.Note,
+                $"quarantine of {ko.Name} lifted ({(force ? "--force" : "a different build")}): load-installed loads it again at the next boot", modulePath).ToString());
+        }
         var dir = Path.Combine(_paths.State, release);
         Directory.CreateDirectory(dir);
         var existing = List(release);
@@ -133,7 +147,10 @@ public sealed class PatchStore
             throw new LivegraftException(ExitCode.InvalidInput, "LG0532",
                 $"no installed patch named {name}" + (release is null ? "" : $" for {release}"), _paths.State);
         foreach (var p in removed)
+        {
             Delete(p);
+            new BootSafety(_paths).Lift(p.Release, p.Name);
+        }
         if (List().Count == 0)
             RemoveUnit();
         return removed;
@@ -154,9 +171,11 @@ public sealed class PatchStore
     /// Loads every patch installed for the running release, in install order, verifying checksums.
     /// Patches before the last one recorded as atomic replace are skipped (it supersedes them);
     /// patches already in force are left alone. Does nothing when the command line has
-    /// <c>livegraft.enable=0</c>.
+    /// <c>livegraft.enable=0</c>. Boot safety (<see cref="BootSafety"/>): markers an earlier boot left
+    /// become quarantines first; a quarantined patch is not loaded; each load is preceded by a durable
+    /// marker that <c>confirm-boot</c> clears after <paramref name="healthyAfter"/> (default 60 s).
     /// </summary>
-    public IReadOnlyList<BootLoadResult> LoadInstalled(LivepatchManager manager, TransitionOptions options)
+    public IReadOnlyList<BootLoadResult> LoadInstalled(LivepatchManager manager, TransitionOptions options, TimeSpan? healthyAfter = null)
     {
         // Up front, so a non-root caller is refused even when nothing is installed (each load would refuse anyway).
         CheckRoot("load installed patches", "finit_module(2) needs CAP_SYS_MODULE", null);
@@ -166,10 +185,16 @@ public sealed class PatchStore
             options.Progress?.Invoke("livegraft.enable=0 on the kernel command line: not loading patches");
             return [];
         }
+        var safety = new BootSafety(_paths);
+        foreach (var d in safety.SettlePreviousBoot(kernel.Release))
+            options.Progress?.Invoke(d.ToString());
         var installed = List(kernel.Release);
+        var quarantines = installed.Select(p => safety.Quarantine(p.Release, p.Name)).ToList();
         var lastReplace = -1;
         for (var i = 0; i < installed.Count; i++)
         {
+            if (quarantines[i] is not null)
+                continue; // Not loaded, so it supersedes nothing.
             try
             {
                 if (KernelModuleFile.Read(installed[i].Path).Replace == true)
@@ -190,6 +215,12 @@ public sealed class PatchStore
                     [new Diagnostic("LG0533", Severity.Note, $"superseded by the atomic replace patch {installed[lastReplace].Name}", patch.Path)]));
                 continue;
             }
+            if (quarantines[i] is { } q)
+            {
+                results.Add(new BootLoadResult(patch, BootAction.Quarantined, null,
+                    [new Diagnostic(Kexec.KexecErrors.Quarantined, Severity.Warning, $"{patch.Name} is quarantined and not loaded: {q.Reason}; '{q.Retry}' tries it again", patch.Path)]));
+                continue;
+            }
             try
             {
                 VerifyChecksum(patch);
@@ -199,11 +230,19 @@ public sealed class PatchStore
                     results.Add(new BootLoadResult(patch, BootAction.AlreadyLoaded, null, []));
                     continue;
                 }
+                // Durable before the kernel sees the module: a crash inside finit_module must find it at the next boot.
+                safety.MarkLoading(patch, healthyAfter ?? BootSafety.DefaultHealthyAfter, RunningKernel.Read(_paths).Tainted);
                 var load = manager.Load(patch.Path, options);
+                if (load.Outcome == LoadOutcome.Reverted)
+                    safety.Clear(patch); // Reverted and removed: nothing of it is left in the kernel.
+                else
+                    safety.MarkLoaded(patch);
                 results.Add(new BootLoadResult(patch, load.ExitCode == ExitCode.Success ? BootAction.Loaded : BootAction.Failed, load, load.Diagnostics));
             }
             catch (LivegraftException e)
             {
+                if (e.Diagnostics[0].Id != Kexec.KexecErrors.MarkerNotWritten)
+                    safety.Clear(patch);
                 results.Add(new BootLoadResult(patch, BootAction.Failed, null, e.Diagnostics));
             }
         }
@@ -234,6 +273,35 @@ public sealed class PatchStore
 
         """;
 
+    /// <summary>Name of the unit that confirms the boot's patches once the system has stayed up (boot safety).</summary>
+    public const string ConfirmUnitName = "livegraft-confirm.service";
+
+    /// <summary>The confirm unit's text: started after the boot unit, it does not delay the boot (Type=exec)
+    /// and exits once the healthy window has passed.</summary>
+    public string ConfirmUnitText() =>
+        $"""
+        # Written by livegraft install; removed by livegraft uninstall of the last patch.
+        [Unit]
+        Description=Livegraft: confirm the boot's live patches once the system has stayed up healthy
+        After=livegraft.service
+        ConditionKernelCommandLine=!livegraft.enable=0
+        ConditionPathIsDirectory=/sys/kernel/livepatch
+
+        [Service]
+        Type=exec
+        ExecStart={ExecutablePath} confirm-boot
+
+        [Install]
+        WantedBy=multi-user.target
+
+        """;
+
+    /// <summary>Path of the confirm unit file.</summary>
+    public string ConfirmUnitPath => Path.Combine(_paths.SystemdUnits, ConfirmUnitName);
+
+    /// <summary>Path of the symlink that enables the confirm unit.</summary>
+    public string ConfirmWantsLink => Path.Combine(_paths.SystemdUnits, "multi-user.target.wants", ConfirmUnitName);
+
     /// <summary>Path of the unit file.</summary>
     public string UnitPath => Path.Combine(_paths.SystemdUnits, UnitName);
 
@@ -244,20 +312,27 @@ public sealed class PatchStore
     {
         Directory.CreateDirectory(_paths.SystemdUnits);
         WriteAtomic(UnitPath, Encoding.UTF8.GetBytes(UnitText()));
-        Directory.CreateDirectory(Path.GetDirectoryName(WantsLink)!);
-        var link = new FileInfo(WantsLink);
-        if (link.LinkTarget is not null || link.Exists)
-            link.Delete();
-        File.CreateSymbolicLink(WantsLink, Path.Combine("..", UnitName));
+        WriteAtomic(ConfirmUnitPath, Encoding.UTF8.GetBytes(ConfirmUnitText()));
+        foreach (var (link, unit) in new[] { (WantsLink, UnitName), (ConfirmWantsLink, ConfirmUnitName) })
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(link)!);
+            var info = new FileInfo(link);
+            if (info.LinkTarget is not null || info.Exists)
+                info.Delete();
+            File.CreateSymbolicLink(link, Path.Combine("..", unit));
+        }
     }
 
     private void RemoveUnit()
     {
-        var link = new FileInfo(WantsLink);
-        if (link.LinkTarget is not null || link.Exists)
-            link.Delete();
-        if (File.Exists(UnitPath))
-            File.Delete(UnitPath);
+        foreach (var (link, unit) in new[] { (WantsLink, UnitPath), (ConfirmWantsLink, ConfirmUnitPath) })
+        {
+            var info = new FileInfo(link);
+            if (info.LinkTarget is not null || info.Exists)
+                info.Delete();
+            if (File.Exists(unit))
+                File.Delete(unit);
+        }
     }
 
     private static void Delete(InstalledPatch p)
@@ -274,7 +349,8 @@ public sealed class PatchStore
         return hash is { Length: 64 } ? hash.ToLowerInvariant() : null;
     }
 
-    private static void WriteAtomic(string path, byte[] bytes) => HostFiles.WriteAtomic(path, bytes, errorId: "LG0534");
+    /// <summary>Writes atomically and durably (<see cref="HostFiles.WriteAtomic"/>); failures are LG0534.</summary>
+    internal static void WriteAtomic(string path, byte[] bytes) => HostFiles.WriteAtomic(path, bytes, errorId: "LG0534");
 
     private string StoreOwner => $"{_paths.State} and {_paths.SystemdUnits} belong to root";
 

@@ -85,6 +85,15 @@ public sealed record HostStatus(RunningKernel Kernel, string EffectiveVersion, I
     /// <summary>Notes on what could not be seen (a non-root caller during a transition).</summary>
     public IReadOnlyList<Diagnostic> Diagnostics { get; init; } = [];
 
+    /// <summary>The running boot's id (<c>/proc/sys/kernel/random/boot_id</c>): it changes at every boot, kexec included.</summary>
+    public string? BootId { get; init; }
+
+    /// <summary>Boot safety: this boot's unconfirmed markers and the quarantined patches.</summary>
+    public BootSafetyReport BootSafety { get; init; } = new([], []);
+
+    /// <summary>kexec facilities and the last kexec reboot.</summary>
+    public Kexec.KexecState? Kexec { get; init; }
+
     /// <summary>What <c>update</c> recorded: repository versions and fixes of the patches, the last check (docs/fleet.md).</summary>
     public Repository.UpdateRecord Updates { get; init; } = Repository.UpdateRecord.Empty;
 }

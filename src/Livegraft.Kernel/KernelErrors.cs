@@ -45,4 +45,6 @@ public static class KernelErrors
     public const string ModuleCheckFailed = "LG0341";
     /// <summary>A unit catalog (kbuild dry run) could not be produced.</summary>
     public const string CatalogFailed = "LG0342";
+    /// <summary>A module the patch targets is not in the release's image package.</summary>
+    public const string ModuleNotShipped = "LG0344";
 }

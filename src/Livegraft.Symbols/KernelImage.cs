@@ -96,9 +96,8 @@ public static class KernelImage
     }
 
     /// <summary>Recognises a compressed stream by its magic, as scripts/extract-vmlinux does.</summary>
-    public static PayloadCompression? DetectCompression(ReadOnlySpan<byte> d) => d switch
+    public static PayloadCompression? DetectCompression(ReadOnlySpan<byte> d) => ElfFile.IsElf64(d) ? PayloadCompression.None : d switch
     {
-        [0x7f, (byte)'E', (byte)'L', (byte)'F', ..] => PayloadCompression.None,
         [0x1f, 0x8b, ..] => PayloadCompression.Gzip,
         [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, ..] => PayloadCompression.Xz,
         [(byte)'B', (byte)'Z', (byte)'h', ..] => PayloadCompression.Bzip2,

@@ -16,6 +16,7 @@ public sealed class InitramfsBuilder
 {
     private readonly SortedDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly List<string> _modules = [];
+    private readonly List<KernelModules> _otherReleases = [];
 
     /// <summary>Creates an empty image whose modules come from <paramref name="modules"/> (may be null when no module is added).</summary>
     public InitramfsBuilder(KernelModules? modules = null, string? release = null)
@@ -169,6 +170,18 @@ public sealed class InitramfsBuilder
     }
 
     /// <summary>
+    /// Also includes, for another kernel release, every module <see cref="AddModule"/> adds (those that
+    /// release has, with their own dependencies) and its module indexes, so that the same initramfs boots
+    /// that release too (e.g. kexec'd into from the guest).
+    /// </summary>
+    public InitramfsBuilder AddModulesFor(KernelModules modules)
+    {
+        if (Path.GetFileName(modules.Directory) != Release)
+            _otherReleases.Add(modules);
+        return this;
+    }
+
+    /// <summary>
     /// Adds a host executable at <paramref name="guestPath"/> together with the shared libraries
     /// and the dynamic loader <c>ldd</c> reports for it, each at the path <c>ldd</c> printed, so the
     /// guest's loader finds them in its default directories without an <c>ld.so.cache</c>.
@@ -233,7 +246,21 @@ public sealed class InitramfsBuilder
     {
         var all = new SortedDictionary<string, Entry>(_entries, StringComparer.Ordinal);
         if (_modules.Count > 0)
-            AddModuleIndexes(all);
+            AddModuleIndexes(all, KernelModules!, Release!, _modules);
+        foreach (var other in _otherReleases)
+        {
+            var release = Path.GetFileName(other.Directory);
+            var names = new List<string>();
+            foreach (var m in _modules.Where(m => other.FindPath(m) is not null).SelectMany(m => other.Resolve(m)))
+            {
+                if (names.Contains(m))
+                    continue;
+                names.Add(m);
+                var rel = other.FindPath(m)!;
+                all[Key($"/lib/modules/{release}/{rel}")] = new Entry(EntryKind.File, 0x1A4, null, Path.Combine(other.Directory, rel), null, 0, 0);
+            }
+            AddModuleIndexes(all, other, release, names);
+        }
         foreach (var key in all.Keys.ToArray())
             for (var slash = key.LastIndexOf('/'); slash > 0; slash = key.LastIndexOf('/', slash - 1))
                 all.TryAdd(key[..slash], new Entry(EntryKind.Directory, 0x1ED, null, null, null, 0, 0));
@@ -259,13 +286,12 @@ public sealed class InitramfsBuilder
     /// closure, the module to load first last) and <c>modules.alias</c> for the included modules,
     /// plus the release's <c>modules.order</c> and <c>modules.builtin</c> so <c>modprobe</c> of a
     /// built-in succeeds.</summary>
-    private void AddModuleIndexes(SortedDictionary<string, Entry> all)
+    private static void AddModuleIndexes(SortedDictionary<string, Entry> all, KernelModules modules, string release, IReadOnlyList<string> names)
     {
-        var modules = KernelModules!;
-        var dir = $"lib/modules/{Release}";
+        var dir = $"lib/modules/{release}";
         var dep = new StringBuilder();
         var alias = new StringBuilder();
-        foreach (var m in _modules)
+        foreach (var m in names)
         {
             var closure = modules.Resolve(m, includeSoft: false);
             dep.Append(modules.FindPath(m)).Append(':');

@@ -33,8 +33,22 @@ public sealed class VmOptions
     /// when any is given the virtio and ext4 modules are included and virtio_blk is loaded at boot.</summary>
     public IList<string> Disks { get; } = [];
 
-    /// <summary>Raw disk images attached read-only after <see cref="Disks"/> (QEMU <c>readonly=on</c>; several
-    /// guests may share one). Mount them with <c>mount -o ro</c>.</summary>
+    /// <summary>
+    /// Kernels the guest can kexec into: each one's image, and the session's own, lands in
+    /// <c>/boot/vmlinuz-&lt;release&gt;</c> with the session's initramfs as <c>/boot/initrd.img-&lt;release&gt;</c>,
+    /// on one more virtio disk (after <see cref="Disks"/>) that <c>/init</c> mounts at <c>/boot</c>. The
+    /// initramfs then carries every module of <see cref="Modules"/> for these releases too. Their images
+    /// must be extracted (<see cref="KernelTarget.EnsureImage"/>).
+    /// </summary>
+    public IList<KernelTarget> BootImages { get; } = [];
+
+    /// <summary>Let a guest reboot go through a full machine reset (firmware, then the same
+    /// <c>-kernel</c>) instead of ending QEMU: QEMU runs without <c>-no-reboot</c>. A panic then
+    /// reboots the guest instead of being reported at once (LG0702), so only benchmarks use it.</summary>
+    public bool FirmwareReboot { get; set; }
+
+    /// <summary>Raw disk images attached read-only after <see cref="Disks"/> and the boot disk (QEMU
+    /// <c>readonly=on</c>; several guests may share one). Mount them with <c>mount -o ro</c>.</summary>
     public IList<string> ReadOnlyDisks { get; } = [];
 
     /// <summary>When set, the guest gets a network card on QEMU's user network with <c>restrict=on</c> (it cannot
@@ -82,3 +96,10 @@ public sealed class VmOptions
 /// <param name="TimedOut">True when the guest killed it at the timeout.</param>
 /// <param name="Elapsed">Host wall time from sending to the end marker.</param>
 public sealed record VmCommandResult(int ExitCode, string Output, bool TimedOut, TimeSpan Elapsed);
+
+/// <summary>What a command that may reboot the guest did (<see cref="VmSession.RunRebooting"/>).</summary>
+/// <param name="Rebooted">True when the guest came back up: the ready marker of the expected nonce appeared.</param>
+/// <param name="ExitCode">The command's exit status when it ended without rebooting; null when it rebooted.</param>
+/// <param name="Output">What the command printed before it ended or the guest went down.</param>
+/// <param name="Elapsed">Host wall time from sending the command to its end or to the new boot's ready marker.</param>
+public sealed record VmRebootResult(bool Rebooted, int? ExitCode, string Output, TimeSpan Elapsed);

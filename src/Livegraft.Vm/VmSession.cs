@@ -35,6 +35,7 @@ public sealed class VmSession : IDisposable
     private RunningProcess? _guard;
     private StreamWriter? _logFile;
     private string _nonce = "";
+    private string? _bootDisk;
     private int _generation;
     private int _seq;
     private int _consumed;
@@ -67,6 +68,16 @@ public sealed class VmSession : IDisposable
 
     /// <summary>The initramfs this session boots (inside its temporary directory).</summary>
     public string InitramfsPath { get; }
+
+    /// <summary>The current boot's nonce (on its kernel command line as <c>lg.nonce=</c>).</summary>
+    public string Nonce => _nonce;
+
+    /// <summary>A fresh nonce, for a command line the guest boots itself (kexec with a new command line).</summary>
+    public static string NewNonce() => RandomNumberGenerator.GetHexString(12, lowercase: true);
+
+    /// <summary>The kernel command line the session boots with for <paramref name="nonce"/> (docs/vm.md, "Boot").</summary>
+    public string KernelCommandLine(string nonce) =>
+        $"console=ttyS0 nokaslr panic=-1 quiet lg.nonce={nonce}" + (string.IsNullOrWhiteSpace(_options.KernelParameters) ? "" : " " + _options.KernelParameters.Trim());
 
     /// <summary>Wall time of the last boot, from starting QEMU to the ready marker.</summary>
     public TimeSpan BootTime { get; private set; }
@@ -135,6 +146,47 @@ public sealed class VmSession : IDisposable
             var timedOut = status == "T";
             var code = timedOut ? 124 : int.Parse(status, CultureInfo.InvariantCulture);
             return new VmCommandResult(code, output, timedOut, sw.Elapsed);
+        }
+    }
+
+    /// <summary>
+    /// Runs a command that may reboot the guest without QEMU restarting (kexec, or a firmware reset with
+    /// <see cref="VmOptions.FirmwareReboot"/>): returns when the command ends (no reboot) or when the
+    /// next boot prints its ready marker with <paramref name="nonce"/> (null: the current nonce, which a
+    /// kexec that reuses the command line keeps). <paramref name="timeout"/> covers the command and the
+    /// boot (default: the command timeout plus the boot timeout). Throws LG0702 if QEMU exits instead.
+    /// </summary>
+    public VmRebootResult RunRebooting(string command, string? nonce = null, TimeSpan? timeout = null)
+    {
+        var limit = timeout ?? _options.CommandTimeout + _options.BootTimeout;
+        lock (_runLock)
+        {
+            var sw = Stopwatch.StartNew();
+            var id = NextId();
+            var script = Encoding.UTF8.GetBytes(command);
+            var deadline = DateTime.UtcNow + limit + TransferAllowance(script.Length);
+            SendBuffer(script);
+            SendLine($"X {id} {Math.Max(1, (int)Math.Ceiling(limit.TotalSeconds))}");
+            var begin = $"@@LGB:{_nonce}:{id}@@";
+            var outputStart = WaitFor(begin, _consumed, deadline, command) + begin.Length;
+            var expected = nonce ?? _nonce;
+            var ready = $"@@LG-READY:{expected}@@";
+            var end = $"@@LGE:{_nonce}:{id}:";
+            var (at, which) = WaitForAny([end, ready], outputStart, deadline, command);
+            string output;
+            lock (_gate)
+                output = CleanOutput(_log.ToString(outputStart, at - outputStart));
+            if (which == 0)
+            {
+                var (_, status, after) = WaitForEnd(id, at, deadline, command);
+                _consumed = after;
+                return new VmRebootResult(false, status == "T" ? 124 : int.Parse(status, CultureInfo.InvariantCulture), output, sw.Elapsed);
+            }
+            _nonce = expected;
+            _consumed = at + ready.Length;
+            BootTime = sw.Elapsed;
+            Report($"rebooted in {sw.Elapsed.TotalSeconds:0.0} s");
+            return new VmRebootResult(true, null, output, sw.Elapsed);
         }
     }
 
@@ -235,17 +287,24 @@ public sealed class VmSession : IDisposable
         var b = InitramfsBuilder.CreateDefault(modules, o.Kernel.Release);
         foreach (var m in o.Modules)
             b.AddModule(m);
-        var diskCount = o.Disks.Count + o.ReadOnlyDisks.Count;
-        if (diskCount > 0)
+        var disks = o.Disks.Count + (o.BootImages.Count > 0 ? 1 : 0) + o.ReadOnlyDisks.Count;
+        if (disks > 0)
         {
             // CONFIG_VIRTIO_PCI=m and CONFIG_VIRTIO_BLK=m: no /dev/vda until both are loaded.
             foreach (var m in new[] { "virtio_pci", "virtio_blk", "ext4" })
                 b.AddModule(m);
             // The disks register asynchronously after the driver binds; wait (up to 10 s) for each
             // node so the first command can mount without racing the probe.
-            var last = $"/dev/vd{(char)('a' + diskCount - 1)}";
+            var last = $"/dev/vd{(char)('a' + disks - 1)}";
             b.AddInitHook("10-virtio-blk",
                 $"modprobe virtio_pci; modprobe virtio_blk\ni=0; while [ ! -b {last} ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n");
+        }
+        if (o.BootImages.Count > 0)
+        {
+            foreach (var t in o.BootImages)
+                b.AddModulesFor(new KernelModules(t.ModulesDirectory));
+            // The boot disk comes right after Disks (the read-only disks follow it).
+            b.AddInitHook("11-boot-disk", $"mkdir -p /boot; mount -t ext4 -o ro /dev/vd{(char)('a' + o.Disks.Count)} /boot\n");
         }
         if (o.SshPort is not null)
             GuestSsh.Configure(b, o);
@@ -257,29 +316,52 @@ public sealed class VmSession : IDisposable
             b.AddExecutable(o.LivegraftBinary, "/usr/bin/livegraft");
         o.ConfigureInitramfs?.Invoke(b);
         b.Build(InitramfsPath);
+        if (o.BootImages.Count > 0)
+            BuildBootDisk();
         if (o.ConsoleLogPath is not null)
             _logFile = new StreamWriter(o.ConsoleLogPath, append: true, new UTF8Encoding(false)) { AutoFlush = true };
+    }
+
+    /// <summary>The disk /init mounts at /boot: each boot image and the session's own kernel, each with
+    /// the session's initramfs as its initrd (it carries the modules of every one of these releases).</summary>
+    private void BuildBootDisk()
+    {
+        var root = Path.Combine(_workDir, "bootfs");
+        var boot = Directory.CreateDirectory(Path.Combine(root, "boot")).FullName;
+        long bytes = 0;
+        foreach (var t in _options.BootImages.Prepend(_options.Kernel).DistinctBy(t => t.Release))
+        {
+            if (!File.Exists(t.KernelImage))
+                throw new LivegraftException(ExitCode.HostFailure, VmErrors.KernelFilesMissing, $"kernel image for {t.Release} not found (KernelTarget.EnsureImage fetches it)", t.KernelImage);
+            File.Copy(t.KernelImage, Path.Combine(boot, "vmlinuz-" + t.Release));
+            File.Copy(InitramfsPath, Path.Combine(boot, "initrd.img-" + t.Release));
+            bytes += new FileInfo(t.KernelImage).Length + new FileInfo(InitramfsPath).Length;
+        }
+        _bootDisk = Path.Combine(_workDir, "boot.img");
+        DiskImage.CreateExt4(_bootDisk, (int)(bytes * 5 / 4 >> 20) + 16, boot, "lgboot");
+        Directory.Delete(root, recursive: true);
     }
 
     private void Boot()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var o = _options;
-        _nonce = RandomNumberGenerator.GetHexString(12, lowercase: true);
-        var append = $"console=ttyS0 nokaslr panic=-1 quiet lg.nonce={_nonce}";
-        if (!string.IsNullOrWhiteSpace(o.KernelParameters))
-            append += " " + o.KernelParameters.Trim();
+        _nonce = NewNonce();
+        var append = KernelCommandLine(_nonce);
         // -serial stdio instead of -nographic's mon:stdio: the monitor mux would treat a 0x01 byte
         // as its escape key. -nodefaults drops the NIC (and its option ROM) and the VGA card.
         List<string> args =
         [
             "-accel", "tcg", "-m", o.MemoryMiB.ToString(CultureInfo.InvariantCulture), "-smp", o.Cpus.ToString(CultureInfo.InvariantCulture),
-            "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
+            "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
             "-kernel", o.Kernel.KernelImage, "-initrd", InitramfsPath, "-append", append,
         ];
+        if (!o.FirmwareReboot)
+            args.Add("-no-reboot");
         if (o.Cpu is not null)
             args.AddRange(["-cpu", o.Cpu]);
-        foreach (var (disk, readOnly) in o.Disks.Select(d => (d, false)).Concat(o.ReadOnlyDisks.Select(d => (d, true))))
+        var writable = _bootDisk is null ? o.Disks : o.Disks.Append(_bootDisk);
+        foreach (var (disk, readOnly) in writable.Select(d => (d, false)).Concat(o.ReadOnlyDisks.Select(d => (d, true))))
             args.AddRange(["-drive", $"file={Path.GetFullPath(disk).Replace(",", ",,", StringComparison.Ordinal)},if=virtio,format=raw" + (readOnly ? ",readonly=on" : "")]);
         if (o.SshPort is { } port)
             args.AddRange(GuestSsh.QemuArguments(port));
@@ -423,19 +505,28 @@ public sealed class VmSession : IDisposable
     private static TimeSpan TransferAllowance(int bytes) => TimeSpan.FromSeconds(bytes / 10_000.0);
 
     /// <summary>Waits until <paramref name="marker"/> appears in the console log at or after <paramref name="from"/>; returns its index.</summary>
-    private int WaitFor(string marker, int from, DateTime deadline, string? command)
+    private int WaitFor(string marker, int from, DateTime deadline, string? command) => WaitForAny([marker], from, deadline, command).Index;
+
+    /// <summary>Waits until one of <paramref name="markers"/> appears at or after <paramref name="from"/>; returns
+    /// where the first one found starts and which it is.</summary>
+    private (int Index, int Which) WaitForAny(string[] markers, int from, DateTime deadline, string? command)
     {
+        var longest = markers.Max(m => m.Length);
         lock (_gate)
         {
             var scan = from;
             while (true)
             {
-                if (_log.Length - scan >= marker.Length)
+                if (_log.Length - scan >= markers.Min(m => m.Length))
                 {
-                    var i = _log.ToString(scan, _log.Length - scan).IndexOf(marker, StringComparison.Ordinal);
-                    if (i >= 0)
-                        return scan + i;
-                    scan = Math.Max(scan, _log.Length - marker.Length + 1);
+                    var text = _log.ToString(scan, _log.Length - scan);
+                    var found = markers.Select((m, k) => (At: text.IndexOf(m, StringComparison.Ordinal), k)).Where(f => f.At >= 0).ToList();
+                    if (found.Count > 0)
+                    {
+                        var first = found.MinBy(f => f.At);
+                        return (scan + first.At, first.k);
+                    }
+                    scan = Math.Max(scan, _log.Length - longest + 1);
                 }
                 if (_exited)
                     throw Failure(VmErrors.VmExited, command is null ? "QEMU exited before the guest was ready" : $"the VM exited while running: {command}");

@@ -10,9 +10,11 @@ internal static class InstallCommand
     public static Command Create()
     {
         var file = new Argument<string>("patch") { Description = "Livepatch module (.ko) to keep for its kernel release." };
+        var force = new Option<bool>("--force") { Description = "Install even a patch quarantined by boot safety (it crashed or hung an earlier boot), lifting the quarantine." };
         var json = Cli.JsonOption();
         var command = new Command("install", "Store a live patch under /var/lib/livegraft/<release>/ and enable the boot unit.");
         command.Arguments.Add(file);
+        command.Options.Add(force);
         command.Options.Add(json);
         command.SetAction(parse =>
         {
@@ -20,7 +22,7 @@ internal static class InstallCommand
             return Cli.Guard(asJson, () =>
             {
                 var store = new PatchStore();
-                var p = store.Install(parse.GetValue(file)!);
+                var p = store.Install(parse.GetValue(file)!, parse.GetValue(force), line => Console.Error.WriteLine(line));
                 if (asJson)
                     Cli.WriteJson(w => HostJson.Write(w, "install", [p], store.UnitPath));
                 else
@@ -65,9 +67,15 @@ internal static class InstallCommand
     public static Command CreateLoadInstalled()
     {
         var timeout = LoadCommand.TimeoutOption("Per-patch transition timeout (default 60s).");
+        var healthy = new Option<string>("--healthy-after")
+        {
+            Description = "Boot safety: how long the system must stay up without an oops before confirm-boot clears the patches' boot markers (default 60s).",
+            DefaultValueFactory = _ => "60s",
+        };
         var json = Cli.JsonOption();
         var command = new Command("load-installed", "Load every patch installed for the running kernel, in install order (run at boot).");
         command.Options.Add(timeout);
+        command.Options.Add(healthy);
         command.Options.Add(json);
         command.SetAction(parse =>
         {
@@ -75,7 +83,8 @@ internal static class InstallCommand
             return Cli.Guard(asJson, () =>
             {
                 var release = RunningKernel.Read(HostPaths.Default).Release;
-                var results = new PatchStore().LoadInstalled(new LivepatchManager(), LoadCommand.Options(parse.GetValue(timeout)));
+                var results = new PatchStore().LoadInstalled(new LivepatchManager(), LoadCommand.Options(parse.GetValue(timeout)),
+                    Duration.Parse(parse.GetValue(healthy) ?? "60s"));
                 foreach (var d in results.SelectMany(r => r.Diagnostics).Where(d => d.Severity != Severity.Note))
                     Console.Error.WriteLine(d.ToString());
                 if (asJson)

@@ -33,6 +33,13 @@ internal static class StatusCommand
                 if (!s.LivepatchSupported)
                     Console.Out.WriteLine("live patching is not supported by this kernel");
                 ListCommand.PrintPatches(s.Patches);
+                foreach (var q in s.BootSafety.Quarantined)
+                    Console.Out.WriteLine($"quarantined: {q.Name} ({q.Release}) is not loaded at boot: {q.Reason}; '{q.Retry}' tries it again");
+                foreach (var m in s.BootSafety.Pending)
+                    Console.Out.WriteLine($"boot safety: {m.Name} {m.State} since {m.Since}, not yet confirmed healthy ({m.HealthyAfter.TotalSeconds:0} s window)");
+                if (s.Kexec?.LastReboot is { } last)
+                    Console.Out.WriteLine($"last kexec: {last.FromRelease} -> {last.ToRelease} at {last.RequestedAt}: " +
+                        (last.Arrived ? "arrived" : last.Rebooted ? $"rebooted, but running {s.Kernel.Release}" : "not rebooted yet"));
                 if (s.TransitionPatch is not null)
                 {
                     Console.Out.WriteLine($"{s.TransitionPatch} is in transition; {s.Blockers.Count} task(s) not switched:");

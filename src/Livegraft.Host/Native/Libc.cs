@@ -91,6 +91,7 @@ internal static partial class Libc
         {
             EPERM => "EPERM", ENOENT => "ENOENT", EINTR => "EINTR", ENOEXEC => "ENOEXEC", EAGAIN => "EWOULDBLOCK",
             EBUSY => "EBUSY", EEXIST => "EEXIST", EINVAL => "EINVAL", ENOKEY => "ENOKEY", EKEYREJECTED => "EKEYREJECTED", ENOSYS => "ENOSYS",
+            EBADMSG => "EBADMSG", ENOMEM => "ENOMEM", EBADF => "EBADF", EFBIG => "EFBIG", ENOMSG => "ENOMSG", E2BIG => "E2BIG",
             _ => "errno " + errno,
         };
         string? text = null;

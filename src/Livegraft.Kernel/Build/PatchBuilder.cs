@@ -204,7 +204,7 @@ public static class PatchBuilder
         foreach (var ko in Directory.EnumerateFiles(target.ModulesDirectory, "*.ko", SearchOption.AllDirectories))
             if (Path.GetFileNameWithoutExtension(ko).Replace('-', '_') == wanted)
                 return ko;
-        throw new LivegraftException(ExitCode.InvalidInput, "LG0344", $"module '{module}' is not in {target.ModulesDirectory}");
+        throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.ModuleNotShipped, $"module '{module}' is not in {target.ModulesDirectory}");
     }
 
     private static string SanitizeName(string name)
