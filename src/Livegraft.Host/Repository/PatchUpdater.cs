@@ -138,6 +138,14 @@ public sealed class PatchUpdater
                 $"no {(request.Name is null ? "" : $"patch {request.Name} ")}{(request.Version is null ? "" : $"version {request.Version} ")}for {kernel.Release} in the index " +
                 $"(versions: {string.Join(", ", candidates.Select(c => $"{c.Version} {c.Name}"))})", source.Describe(PatchIndex.FileName));
         var chain = index.Chain(target);
+        // A build that crashed a boot here (docs/kexec.md, boot safety) is not loaded live either.
+        var safety = new BootSafety(_paths);
+        foreach (var p in chain)
+        {
+            if (safety.Quarantine(kernel.Release, p.Name) is { } q && q.Sha256 == p.Sha256)
+                throw new LivegraftException(ExitCode.InvalidInput, Kexec.KexecErrors.InstallQuarantined,
+                    $"{p.Name} (version {p.Version}) is quarantined on this host: {q.Reason}; 'livegraft install --force' on the host lifts it", source.Describe(p.File));
+        }
 
         var before = InForce();
         var stored = _store.List(kernel.Release).Select(p => p.Name).ToList();
