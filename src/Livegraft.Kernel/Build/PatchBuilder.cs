@@ -72,7 +72,8 @@ public static class PatchBuilder
         var tree = KernelTree.Ensure(target, progress, cancellationToken);
         Stage("prepare");
 
-        var work = Path.Combine(target.CacheDirectory, "builds", name + "-" + Environment.ProcessId);
+        // Unique per build, not per process: one process may build the same patch twice at once (tests do).
+        var work = Path.Combine(target.CacheDirectory, "builds", $"{name}-{Environment.ProcessId}-{Random.Shared.Next():x8}");
         if (Directory.Exists(work))
             Directory.Delete(work, recursive: true);
         Directory.CreateDirectory(work);
