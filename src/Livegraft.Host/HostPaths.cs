@@ -9,8 +9,13 @@ namespace Livegraft.Host;
 /// <param name="State">Root of installed patches, normally <c>/var/lib/livegraft</c>.</param>
 /// <param name="SystemdUnits">Directory for the boot unit, normally <c>/etc/systemd/system</c>.</param>
 /// <param name="Boot">Where installed kernel images live (<c>vmlinuz-&lt;release&gt;</c>, <c>initrd.img-&lt;release&gt;</c>), normally <c>/boot</c>.</param>
-public sealed record HostPaths(string Sys = "/sys", string Proc = "/proc", string State = "/var/lib/livegraft", string SystemdUnits = "/etc/systemd/system", string Boot = "/boot")
+/// <param name="Run">Runtime state that must not outlive a boot (the host lock), normally <c>/run</c>.</param>
+public sealed record HostPaths(string Sys = "/sys", string Proc = "/proc", string State = "/var/lib/livegraft", string SystemdUnits = "/etc/systemd/system",
+    string Boot = "/boot", string Run = "/run")
 {
+    /// <summary><c>/run/livegraft/lock</c>: held by whoever changes the host's patches (<see cref="HostLock"/>).</summary>
+    public string LockFile => Path.Combine(Run, "livegraft", "lock");
+
     /// <summary>The real host.</summary>
     public static HostPaths Default { get; } = new();
 
