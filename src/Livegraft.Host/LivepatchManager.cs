@@ -85,6 +85,9 @@ public sealed class LivepatchManager
         RequireRoot("load a patch", "finit_module(2) needs CAP_SYS_MODULE", path);
         using var hostLock = HostLock.Acquire(_paths, "load", options.LockTimeout, progress);
         var name = ko.Name;
+        if (_sysfs.Find(name) is { Registered: false })
+            throw new LivegraftException(ExitCode.InvalidInput, "LG0507",
+                $"{name} is still loaded but its patch is disabled (an interrupted unload, or a replaced patch); 'livegraft unload {name}' removes it", path);
         if (_sysfs.Find(name) is not null || Directory.Exists(_paths.ModuleDirectory(name)))
             throw new LivegraftException(ExitCode.InvalidInput, "LG0507", $"a module named {name} is already loaded", path);
         WaitForOtherTransitions(name, options);

@@ -168,7 +168,7 @@ public sealed class PatchStore
                 $"quarantine of {ko.Name} lifted ({(force ? "--force" : "a different build")}): load-installed loads it again at the next boot", modulePath).ToString());
         }
         var dir = Path.Combine(_paths.State, release);
-        Directory.CreateDirectory(dir);
+        CreateDirectory(dir);
         var existing = List(release);
         var dropped = ko.Replace == true ? DroppedBy(ko, existing, modulePath, drop) : [];
         var sequence = existing.Count == 0 ? 1 : existing.Max(p => p.Sequence) + 1;
@@ -452,6 +452,18 @@ public sealed class PatchStore
         {
             File.Delete(temp);
             throw new LivegraftException(ExitCode.HostFailure, "LG0534", "cannot write: " + e.Message, path);
+        }
+    }
+
+    private static void CreateDirectory(string dir)
+    {
+        try
+        {
+            Directory.CreateDirectory(dir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new LivegraftException(ExitCode.HostFailure, "LG0534", "cannot write: " + e.Message, dir);
         }
     }
 
