@@ -1,15 +1,16 @@
 using System.Buffers.Binary;
+using static Livegraft.Elf.ElfNative;
 
 namespace Livegraft.Elf;
 
-/// <summary>ELF notes (gABI "Note Section"): the GNU build id of a kernel, read from a run of notes
-/// (<c>/sys/kernel/notes</c>) or from an image's PT_NOTE segments.</summary>
+/// <summary>ELF notes (gABI "Note Section"): <c>Elf64_Nhdr</c> namesz, descsz, type (4 bytes each),
+/// then the name and the descriptor, each padded to 4 bytes.</summary>
 public static class ElfNotes
 {
-    /// <summary>The NT_GNU_BUILD_ID descriptor (hex) in a run of Elf64_Nhdr notes, or null.</summary>
+    /// <summary>The GNU build id (lower-case hex) in a run of notes, as a <c>.notes</c> section or
+    /// <c>/sys/kernel/notes</c> holds them; null when there is none or the notes are malformed.</summary>
     public static string? GnuBuildId(ReadOnlySpan<byte> notes)
     {
-        // Elf64_Nhdr: namesz, descsz, type (4 bytes each), then name and desc padded to 4.
         while (notes.Length >= 12)
         {
             var namesz = BinaryPrimitives.ReadUInt32LittleEndian(notes);
@@ -19,34 +20,27 @@ public static class ElfNotes
             var descLen = (int)((descsz + 3) & ~3u);
             if (namesz > 4096 || descsz > 4096 || 12 + nameLen + descLen > notes.Length)
                 return null;
-            if (type == 3 /* NT_GNU_BUILD_ID */ && notes.Slice(12, (int)namesz).SequenceEqual("GNU\0"u8))
+            if (type == NT_GNU_BUILD_ID && notes.Slice(12, (int)namesz).SequenceEqual("GNU\0"u8))
                 return Convert.ToHexStringLower(notes.Slice(12 + nameLen, (int)descsz));
             notes = notes[(12 + nameLen + descLen)..];
         }
         return null;
     }
 
-    /// <summary>The GNU build id of an ELF64 little-endian executable (e.g. vmlinux), from its PT_NOTE program headers; null when it has none.</summary>
-    public static string? GnuBuildIdOfImage(ReadOnlySpan<byte> elf)
+    /// <summary>The GNU build id of a file, from its SHT_NOTE sections or PT_NOTE segments; null when it has none.</summary>
+    public static string? GnuBuildId(ElfFile file)
     {
-        if (elf.Length < 64 || !elf[..4].SequenceEqual("\u007fELF"u8) || elf[4] != 2 /* ELFCLASS64 */ || elf[5] != 1 /* ELFDATA2LSB */)
-            return null;
-        var phoff = BinaryPrimitives.ReadUInt64LittleEndian(elf[0x20..]);
-        var phentsize = BinaryPrimitives.ReadUInt16LittleEndian(elf[0x36..]);
-        var phnum = BinaryPrimitives.ReadUInt16LittleEndian(elf[0x38..]);
-        for (var i = 0; i < phnum; i++)
-        {
-            var at = phoff + (ulong)(i * phentsize);
-            if (at + 56 > (ulong)elf.Length)
-                return null;
-            var ph = elf[(int)at..];
-            if (BinaryPrimitives.ReadUInt32LittleEndian(ph) != 4 /* PT_NOTE */)
-                continue;
-            var offset = BinaryPrimitives.ReadUInt64LittleEndian(ph[0x08..]);
-            var size = BinaryPrimitives.ReadUInt64LittleEndian(ph[0x20..]);
-            if (offset + size <= (ulong)elf.Length && GnuBuildId(elf.Slice((int)offset, (int)size)) is { } id)
+        foreach (var s in file.Sections)
+            if (s.Type == SHT_NOTE && GnuBuildId(s.Data.Span) is { } id)
                 return id;
-        }
+        var bytes = file.OriginalBytes.Span;
+        foreach (var p in file.Segments)
+            if (p.Type == PT_NOTE && p.Offset <= (ulong)bytes.Length && p.FileSize <= (ulong)bytes.Length - p.Offset
+                && GnuBuildId(bytes.Slice((int)p.Offset, (int)p.FileSize)) is { } id)
+                return id;
         return null;
     }
+
+    /// <summary>The GNU build id of an ELF image in memory (vmlinux); null when it has none.</summary>
+    public static string? GnuBuildIdOfImage(ReadOnlyMemory<byte> elf) => GnuBuildId(ElfFile.Read(elf));
 }

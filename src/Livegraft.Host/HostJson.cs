@@ -116,7 +116,7 @@ public static class HostJson
         else
             w.WriteNull("replace");
         w.WriteStartObject("livegraft");
-        foreach (var kv in ko.LivegraftInfo)
+        foreach (var kv in ko.LivegraftEntries)
             w.WriteString(Json.CamelCase(kv.Key), kv.Value);
         w.WriteEndObject();
         w.WriteStartArray("modinfo");

@@ -47,4 +47,8 @@ public static class KernelErrors
     public const string CatalogFailed = "LG0342";
     /// <summary>A module the patch targets is not in the release's image package.</summary>
     public const string ModuleNotShipped = "LG0344";
+    /// <summary>A <c>--on-top-of</c> module is for another release or carries no source patch.</summary>
+    public const string OnTopOfInvalid = "LG0400";
+    /// <summary>The built module cannot be written to the output path (a full disk, permissions).</summary>
+    public const string OutputWriteFailed = "LG0401";
 }

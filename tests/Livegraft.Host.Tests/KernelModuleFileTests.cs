@@ -15,7 +15,7 @@ public class KernelModuleFileTests
         Assert.Equal(BuiltModules.Release, ko.KernelRelease);
         Assert.StartsWith(BuiltModules.Release + " SMP", ko.Vermagic);
         Assert.Equal(BuiltModules.Release, ko.Get("livegraft.kernel_release"));
-        Assert.Equal("0.1.0-test", ko.LivegraftInfo.Single(kv => kv.Key == "tool_version").Value);
+        Assert.Equal("0.1.0-test", ko.LivegraftEntries.Single(kv => kv.Key == "tool_version").Value);
         Assert.Null(ko.Replace);
         Assert.Null(ko.RecordedKernelBuildId);
         Assert.Equal(64, ko.Sha256.Length);

@@ -66,6 +66,7 @@ public sealed class PatchUpdater
     public UpdateResult Update(UpdateRequest request)
     {
         LivepatchManager.RequireRoot("update patches", "loading writes /sys/kernel/livepatch and needs CAP_SYS_MODULE", null);
+        using var hostLock = HostLock.Acquire(_paths, "update", request.Transition.LockTimeout, request.Transition.Progress);
         var record = UpdateRecord.Read(_paths, out var warning);
         var notes = new List<Diagnostic>();
         if (warning is not null)
@@ -175,7 +176,7 @@ public sealed class PatchUpdater
         pending.Write(_paths);
 
         var desired = chain.Select(p => new Wanted(p.Name, Cached(known, p)!, p.Cumulative)).ToList();
-        var change = Converge(desired, request.Transition);
+        var change = Converge(desired, Managed(known), request.Transition);
         if (change.Error is not null)
         {
             var restore = RestoreAfterFailure(before, known, kernel.Release, request.Transition);
@@ -197,6 +198,7 @@ public sealed class PatchUpdater
     public UpdateResult Rollback(TransitionOptions options)
     {
         LivepatchManager.RequireRoot("roll back patches", "unloading and loading write /sys/kernel/livepatch and need CAP_SYS_MODULE", null);
+        using var hostLock = HostLock.Acquire(_paths, "rollback", options.LockTimeout, options.Progress);
         var record = UpdateRecord.Read(_paths, out var warning);
         var notes = warning is null ? new List<Diagnostic>() : [warning];
         var release = RunningKernel.Read(_paths).Release;
@@ -218,7 +220,7 @@ public sealed class PatchUpdater
             desired.Add(new Wanted(name, k.CachedFile, k.Patch.Cumulative));
         }
         options.Progress?.Invoke(previous.InForce.Count == 0 ? "rolling back to no patch in force" : $"rolling back to {string.Join(", ", previous.InForce)}");
-        var change = Converge(desired, options);
+        var change = Converge(desired, Managed(record.Patches), options);
         if (change.Error is not null)
         {
             var failed = new UpdateResult("failed", ExitCode.HostFailure, null, before, InForce(), change.Loaded, change.Unloaded, [], [], [.. notes, .. change.Error]);
@@ -251,7 +253,7 @@ public sealed class PatchUpdater
     /// a stacking chain keeps the common prefix, unloads the rest newest first, and loads what is missing.
     /// Stops at the first failure; Load itself reverts a transition that does not complete.
     /// </summary>
-    private Change Converge(IReadOnlyList<Wanted> desired, TransitionOptions options)
+    private Change Converge(IReadOnlyList<Wanted> desired, HashSet<string> managedNames, TransitionOptions options)
     {
         var loaded = new List<string>();
         var unloaded = new List<string>();
@@ -277,9 +279,12 @@ public sealed class PatchUpdater
                     unloaded.Add(extra);
                 }
             }
+            // The index declares a cumulative patch cumulative over the patches it manages: loading it
+            // may drop those (and only those: a patch loaded by hand is still protected, LG0542).
+            var managed = current.Where(n => !names.Contains(n) && managedNames.Contains(n)).ToHashSet(StringComparer.Ordinal);
             foreach (var d in desired.Skip(keep))
             {
-                var r = _manager.Load(d.File, options);
+                var r = _manager.Load(d.File, d.Cumulative ? options with { MayDrop = managed } : options);
                 if (r.ExitCode != ExitCode.Success)
                     return new Change(loaded, unloaded, r.Diagnostics.Where(x => x.Severity == Severity.Error).ToList());
                 loaded.Add(d.Name);
@@ -292,6 +297,9 @@ public sealed class PatchUpdater
             return new Change(loaded, unloaded, e.Diagnostics);
         }
     }
+
+    /// <summary>The names of the patches a repository update manages (fetched and verified here).</summary>
+    private static HashSet<string> Managed(IEnumerable<KnownPatch> known) => known.Select(k => k.Patch.Name).ToHashSet(StringComparer.Ordinal);
 
     /// <summary>After a failed change: back to the patches in force before, as far as verified copies allow.</summary>
     private List<Diagnostic> RestoreAfterFailure(List<string> before, IReadOnlyList<KnownPatch> known, string release, TransitionOptions options)
@@ -315,7 +323,7 @@ public sealed class PatchUpdater
             }
             wanted.Add(new Wanted(name, k.CachedFile, k.Patch.Cumulative));
         }
-        var back = Converge(wanted, options);
+        var back = Converge(wanted, Managed(known), options);
         diagnostics.Add(new Diagnostic(FleetErrors.UpdateFailed, Severity.Error, back.Error is null
             ? $"the update failed half-way; the patches in force before were restored ({(before.Count == 0 ? "none" : string.Join(", ", before))})"
             : $"the update failed half-way and restoring the previous patches failed too; in force now: {string.Join(", ", InForce())}"));
