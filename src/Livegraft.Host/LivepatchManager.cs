@@ -172,13 +172,16 @@ public sealed class LivepatchManager
     /// </summary>
     private List<Diagnostic> CheckReplace(KernelModuleFile ko, string path, TransitionOptions options)
     {
-        var carried = ko.Functions ?? new HashSet<(string, string, int)>();
+        // sysfs names a function "name,N" with N = old_sympos, or 1 for 0 (klp_init_func): both mean
+        // the first (for a unique name, the only) symbol of that name.
+        static int Sympos(int n) => n == 0 ? 1 : n;
+        var carried = (ko.Functions ?? new HashSet<(string, string, int)>()).Select(f => (f.Object, f.Name, Sympos(f.Sympos))).ToHashSet();
         var supersedes = ko.Supersedes.ToHashSet(StringComparer.Ordinal);
         var dropped = new List<Diagnostic>();
         foreach (var p in _sysfs.Patches().Where(p => p.Registered && p.Enabled && p.Name != ko.Name && !supersedes.Contains(p.Name) && !options.MayDrop.Contains(p.Name)))
         {
-            var lost = p.Objects.SelectMany(o => o.Functions.Where(f => !carried.Contains((o.Name, f.Name, f.Sympos)))
-                .Select(f => $"{o.Name}:{(f.Sympos == 0 ? f.Name : $"{f.Name},{f.Sympos}")}")).ToList();
+            var lost = p.Objects.SelectMany(o => o.Functions.Where(f => !carried.Contains((o.Name, f.Name, Sympos(f.Sympos))))
+                .Select(f => $"{o.Name}:{(Sympos(f.Sympos) == 1 ? f.Name : $"{f.Name},{f.Sympos}")}")).ToList();
             if (lost.Count == 0)
                 continue;
             dropped.Add(new Diagnostic(HostErrors.ReplaceWouldDrop, options.Drop ? Severity.Warning : Severity.Error,

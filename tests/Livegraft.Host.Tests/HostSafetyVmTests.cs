@@ -96,7 +96,7 @@ public sealed class HostSafetyVmTests : IDisposable
         var again = Lg($"install {Patches}/lg-sample.ko");
         AssertInstalled(again);
         Assert.Equal(["lg_second", "lg_sample"], Names(Lg("list").Json, "installed"));
-        var files = Sh("ls /var/lib/livegraft/$(uname -r)");
+        var files = Sh("ls -1 /var/lib/livegraft/$(uname -r)");
         Assert.Equal(2, files.Split('\n').Count(f => f.EndsWith(".ko", StringComparison.Ordinal)));
         Assert.Equal(2, files.Split('\n').Count(f => f.EndsWith(".ko.sha256", StringComparison.Ordinal)));
         Assert.DoesNotContain(".tmp-", files, StringComparison.Ordinal);
