@@ -23,6 +23,7 @@ internal static class CommandTable
         ConfirmBootCommand.Create(),
         RebootCommand.Create(),
         SymbolsCommand.Create(),
+        TargetCommand.Create(),
         VerifyCommand.Create(),
         VmCommand.Create(),
     ];
