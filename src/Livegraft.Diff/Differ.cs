@@ -400,7 +400,7 @@ internal sealed class DiffRun
         if (repl?.Symbol?.Section is not { } replSection)
             return;
         var replOffset = (long)(repl.Symbol.IsSectionSymbol ? 0 : repl.Symbol.Value) + repl.Addend;
-        var length = altinstructions.Data.Span[(int)entry + Options.Sizes.AltInstr - 1];
+        var length = altinstructions.Data.Span[(int)entry + Options.Sizes.AltInstrLenOffset + 1];
         var bytes = replSection.Data.Span.Slice((int)replOffset, length);
         var (outSection, at) = emitter.AppendRaw(replSection.Name, replSection.Type, replSection.Flags & ~SHF_GROUP, Math.Max(1, replSection.Alignment), bytes);
         foreach (var r in Patched.RelocationsIn(replSection, (ulong)replOffset, (ulong)replOffset + length))

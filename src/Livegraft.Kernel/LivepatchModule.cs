@@ -122,10 +122,11 @@ public static class LivepatchModule
         LivepatchModuleRequest request, string workDir, Action<string>? progress = null, CancellationToken cancellationToken = default)
     {
         Validate(request);
-        var headers = request.Target.HeadersDirectory;
+        var headers = request.Target.EnsureHeaders(progress);
         if (!File.Exists(Path.Combine(headers, "Makefile")) || !File.Exists(Path.Combine(headers, "Module.symvers")))
             throw new LivegraftException(ExitCode.HostFailure, KernelErrors.HeadersPackageMissing,
-                $"{headers} is not a complete headers tree: install linux-headers-{request.Target.Release} (scripts/install-deps)");
+                $"{headers} is not a complete headers tree (of {request.Target.Packages.Headers.Spec})");
+        var cmdPrefix = Features.TargetFeatures.KbuildCmdPrefix(headers);
 
         workDir = Path.GetFullPath(workDir);
         if (Directory.Exists(workDir))
@@ -141,7 +142,7 @@ public static class LivepatchModule
         }
         void Prebuilt(string member, string from)
         {
-            File.WriteAllText(Path.Combine(workDir, "." + member + ".cmd"), $"cmd_{Path.Combine(workDir, member)} := prebuilt by livegraft from {from}\n");
+            File.WriteAllText(Path.Combine(workDir, "." + member + ".cmd"), $"{cmdPrefix}{Path.Combine(workDir, member)} := prebuilt by livegraft from {from}\n");
             members.Add(member);
         }
         ModuleDescriptor.Build(request, Info(request)).Write(Path.Combine(workDir, ModuleDescriptor.FileName));

@@ -9,6 +9,15 @@ public sealed record PatchCase(string Patch, string Expectation, string? Module,
     /// <summary>Full path of the patch file.</summary>
     public string PatchPath => Path.Combine(Directory, Patch);
 
+    /// <summary>The patch for <paramref name="target"/>: the series' variant
+    /// (<c>tests/patches/&lt;series&gt;/NAME</c>, for a kernel whose source needs another hunk) when
+    /// there is one, else <see cref="PatchPath"/>.</summary>
+    public string PatchPathFor(Livegraft.Kernel.KernelTarget target)
+    {
+        var variant = Path.Combine(Directory, target.Packages.Series, Patch);
+        return File.Exists(variant) ? variant : PatchPath;
+    }
+
     /// <summary>Reads the table.</summary>
     public static IReadOnlyList<PatchCase> All()
     {

@@ -14,6 +14,7 @@ public static class BuildJson
         w.WriteString("moduleName", report.ModuleName);
         w.WriteString("sha256", report.Sha256);
         w.WriteString("kernel", request.Target.Release);
+        w.WriteString("source", report.Source);
         w.WriteBoolean("replace", request.Replace);
         w.WriteNumber("klpRelocations", report.KlpRelocations);
         w.WriteStartArray("objects");

@@ -47,6 +47,9 @@ public sealed record BuildReport(string ModulePath, string ModuleName, string Sh
     public VerifyReport? Verification { get; init; }
     /// <summary>Functions the module checks before it is enabled (load-time verification).</summary>
     public int VerifiedAtLoad { get; init; }
+    /// <summary>What the tree was prepared from: <c>package=version</c> (the release's own source)
+    /// or the <c>--source</c> given.</summary>
+    public string Source { get; init; } = "";
 }
 
 /// <summary>
@@ -92,7 +95,7 @@ public static class PatchBuilder
 
             progress?.Invoke("reading symbols");
             var exports = ModuleSymvers.Read(Path.Combine(target.HeadersDirectory, "Module.symvers"));
-            var sizes = SpecialSectionSizes.Linux61;
+            var sizes = tree.Features.Sizes;
             var parents = new Dictionary<string, IParentSymbols>(StringComparer.Ordinal);
             // The target's code per parent (vmlinux from the image, modules from their .ko): symbols,
             // run-pre verification and sympos by content all read it, so the image is decompressed once.
@@ -195,6 +198,7 @@ public static class PatchBuilder
                 KlpRelocations = built.KlpRelocations,
                 Verification = verification,
                 VerifiedAtLoad = expectations.Count,
+                Source = target.SourceOverride ?? $"{tree.Stamp.GetValueOrDefault("source-package")}={tree.Stamp.GetValueOrDefault("source-version")}",
             };
         }
         finally

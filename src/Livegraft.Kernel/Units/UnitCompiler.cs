@@ -125,7 +125,7 @@ public static class UnitCompiler
             var dest = Path.Combine(outDir, u.Object);
             Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
             File.Copy(built, dest, overwrite: true);
-            info[u.Object] = KbuildCommand.ReadCmdFile(built);
+            info[u.Object] = KbuildCommand.ReadCmdFile(built, tree.Features.CmdFilePrefix);
         }
         return info;
     }
