@@ -20,6 +20,8 @@ internal sealed class Compare
     private readonly ObjectIndex _patched;
     private readonly Dictionary<ElfSymbol, ElfSymbol> _twins;
     private readonly IReadOnlySet<string> _ignoredStatics;
+    private readonly Lazy<LineTable?> _patchedLines;
+    private readonly Lazy<LineTable?> _origLines;
 
     public Compare(ObjectIndex orig, ObjectIndex patched, Dictionary<ElfSymbol, ElfSymbol> twins, IReadOnlySet<string> ignoredStatics)
     {
@@ -27,6 +29,8 @@ internal sealed class Compare
         _patched = patched;
         _twins = twins;
         _ignoredStatics = ignoredStatics;
+        _patchedLines = new Lazy<LineTable?>(() => LineTable.Read(patched.File));
+        _origLines = new Lazy<LineTable?>(() => LineTable.Read(orig.File));
     }
 
     /// <summary>True when only <c>__LINE__</c>-style immediates differ (set by <see cref="SameFunction"/>).</summary>
@@ -112,6 +116,17 @@ internal sealed class Compare
     {
         if (a.Kind != b.Kind)
             return false;
+        if (a.Kind == TargetKind.Section && a.Section is { } sa && b.Section is { } sb)
+        {
+            // static_cpu_has's slow path: where the assembler put it in .altinstr_aux moves with
+            // every other user of the section.
+            if (sa.Name.StartsWith(".altinstr_aux", StringComparison.Ordinal) && sb.Name.StartsWith(".altinstr_aux", StringComparison.Ordinal))
+                return true;
+            // UBSAN's per-site source locations (renumbered, and their lines move) and type descriptors.
+            if (Correlate.IsPerSiteSection(sa.Name) && Correlate.IsPerSiteSection(sb.Name))
+                return UbsanKind(sa.Name) == UbsanKind(sb.Name) && a.Offset == b.Offset
+                    && (UbsanKind(sa.Name) == "data" || sa.Data.Span.SequenceEqual(sb.Data.Span));
+        }
         if (a.Kind == TargetKind.Section && a.Text is not null && b.Text is not null && a.Section is not null && b.Section is not null)
             return a.Text == b.Text && a.Offset % (long)Math.Max(1UL, a.Section.EntrySize) == b.Offset % (long)Math.Max(1UL, b.Section.EntrySize);
         if (a.Offset != b.Offset)
@@ -131,17 +146,30 @@ internal sealed class Compare
                 if (_twins.TryGetValue(ps, out var twin))
                     return ReferenceEquals(twin, os);
                 // Per-site statics (__already_done.3 vs .5): equal when the names match up to the
-                // counter and the contents are the same.
+                // counter and the contents are the same; for those whose contents carry a line or a
+                // counter (dynamic debug, printk index, UBSAN), the names alone decide.
                 if (Correlate.IsSpecialStatic(ps, _ignoredStatics) && Correlate.IsSpecialStatic(os, _ignoredStatics))
-                    return (Correlate.StaticLocalBase(ps) ?? ps.Name) == (Correlate.StaticLocalBase(os) ?? os.Name)
-                        && ps.Size == os.Size && ObjectIndex.Bytes(ps).SequenceEqual(ObjectIndex.Bytes(os));
+                    return SpecialName(ps) == SpecialName(os) && ps.Size == os.Size
+                        && ((Correlate.CarriesLine(ps) && Correlate.CarriesLine(os)) || ObjectIndex.Bytes(ps).SequenceEqual(ObjectIndex.Bytes(os)));
                 return false;
         }
     }
 
-    private static bool IsLineOnlyChange(ElfSymbol p, ElfSymbol o, List<ResolvedRelocation> relocations)
+    /// <summary>A special static's name without its per-build counters (<c>__UNIQUE_ID_ddebug123.4</c>
+    /// and clang's <c>f.__UNIQUE_ID_ddebug9</c> are both dynamic-debug descriptors).</summary>
+    private static string SpecialName(ElfSymbol s) =>
+        Correlate.IsDynamicDebug(s.Name) ? "ddebug" : Correlate.Normalize(Correlate.StaticLocalBase(s) ?? s.Name);
+
+    private static string UbsanKind(string section) => section.Contains("..Lubsan_data", StringComparison.Ordinal) ? "data" : "type";
+
+    private bool IsLineOnlyChange(ElfSymbol p, ElfSymbol o, List<ResolvedRelocation> relocations)
     {
-        if (!relocations.Any(r => r.Target.Kind == TargetKind.Symbol && LineTakers.Contains(r.Target.Symbol!.Name)))
+        // Which calls take __LINE__ is read from the code when it has line tables: an immediate
+        // that moved by exactly as much as the line of its call is a line number, whatever the
+        // callee (__btrfs_abort_transaction and every other). Without line tables, the known
+        // takers only.
+        var lines = _patchedLines.Value is { } pl && _origLines.Value is { } ol ? (Patched: pl, Orig: ol) : default;
+        if (lines.Patched is null && !relocations.Any(r => r.Target.Kind == TargetKind.Symbol && LineTakers.Contains(r.Target.Symbol!.Name)))
             return false;
         var pi = ObjectIndex.Decode(p);
         var oi = ObjectIndex.Decode(o);
@@ -163,6 +191,12 @@ internal sealed class Compare
                 return false;
             if (a.Op0Kind != OpKind.Register || a.Op0Register != b.Op0Register)
                 return false;
+            if (lines.Patched is not null)
+            {
+                if (!MovedWithItsLine(lines.Patched, lines.Orig!, p, o, a, b, relocations))
+                    return false;
+                continue;
+            }
             // ...and only when it is an argument of the next call, which must take __LINE__
             // (kpatch's rule): a constant elsewhere in a function that also calls printk is a real change.
             if (!NextCallTakesLine(relocations, a.NextIP))
@@ -171,12 +205,35 @@ internal sealed class Compare
         return true;
     }
 
-    /// <summary>True when the first call (PLT32) at or after <paramref name="after"/> goes to a <see cref="LineTakers"/> function.</summary>
-    private static bool NextCallTakesLine(List<ResolvedRelocation> relocations, ulong after)
+    /// <summary>True when the immediates of <paramref name="a"/> (patched) and <paramref name="b"/>
+    /// (original) are each the source line of the call they are an argument of (give or take the
+    /// few lines a multi-line macro call spans), and moved by exactly as much as that line did.</summary>
+    private static bool MovedWithItsLine(LineTable patchedLines, LineTable origLines, ElfSymbol p, ElfSymbol o, Instruction a, Instruction b, List<ResolvedRelocation> relocations)
+    {
+        var call = NextCall(relocations, a.NextIP);
+        if (call is null)
+            return false;
+        var at = call.Offset - 1; // the call instruction (E8 rel32)
+        var pl = patchedLines.LineAt(p.Section!, at);
+        var ol = origLines.LineAt(o.Section!, at - p.Value + o.Value);
+        if (pl is null || ol is null)
+            return false;
+        var pi = (long)a.GetImmediate(1);
+        var oi = (long)b.GetImmediate(1);
+        const int Span = 8;
+        return pi - oi == pl.Value - ol.Value && Math.Abs(pi - pl.Value) <= Span && Math.Abs(oi - ol.Value) <= Span;
+    }
+
+    private static ResolvedRelocation? NextCall(List<ResolvedRelocation> relocations, ulong after)
     {
         foreach (var r in relocations)
-            if (r.Offset >= after && r.Type == R_X86_64_PLT32 && r.Target.Kind == TargetKind.Symbol)
-                return LineTakers.Contains(r.Target.Symbol!.Name);
-        return false;
+            if (r.Offset >= after && r.IsBranch && r.Target.Kind == TargetKind.Symbol)
+                return r;
+        return null;
     }
+
+    /// <summary>True when the first direct call (PLT32, or PC32 from older binutils) at or after
+    /// <paramref name="after"/> goes to a <see cref="LineTakers"/> function.</summary>
+    private static bool NextCallTakesLine(List<ResolvedRelocation> relocations, ulong after) =>
+        NextCall(relocations, after) is { } r && LineTakers.Contains(r.Target.Symbol!.Name);
 }

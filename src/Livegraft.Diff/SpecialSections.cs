@@ -49,7 +49,12 @@ public enum SiteLength
 /// <param name="Site">The fixed length, or the offset of the length field.</param>
 /// <param name="Regenerated">The differ rebuilds the section from the included functions instead of filtering it.</param>
 public sealed record SpecialSection(string Name, int EntrySize, int AnchorOffset, int KeyOffset = -1,
-    SiteLength SiteKind = SiteLength.None, int Site = 0, bool Regenerated = false);
+    SiteLength SiteKind = SiteLength.None, int Site = 0, bool Regenerated = false)
+{
+    /// <summary>The shortest last entry accepted (older kernels do not pad the last one): up to the
+    /// end of the fields read — the anchor, the key and the site length.</summary>
+    public int MinimumEntry => Name == ".altinstructions" ? EntrySize : Math.Max(AnchorOffset + 4, Math.Max(KeyOffset >= 0 ? KeyOffset + 4 : 0, SiteKind == SiteLength.EntryField ? Site + 1 : 0));
+}
 
 /// <summary>The x86-64 special sections: those filtered per function (keeping only entries of
 /// included functions), those regenerated, and those dropped.</summary>
