@@ -177,8 +177,9 @@ internal static partial class Correlate
         // A static local the original code used but the patched code lost.
         foreach (var o in orig.Objects)
         {
-            if (StaticLocalBase(o) is null || taken.Contains(o) || IsSpecialStatic(o, ignoredStatics))
-                continue;
+            if (StaticLocalBase(o) is null || taken.Contains(o) || IsSpecialStatic(o, ignoredStatics)
+                || (o.Section is { } os && (os.Flags & SHF_WRITE) == 0 && os.Type != SHT_NOBITS))
+                continue; // a constant has no state to carry over
             var users = origReferencedBy.GetValueOrDefault(o) ?? [];
             var user = users.FirstOrDefault(f => twins.Values.Contains(f, ReferenceEqualityComparer.Instance));
             if (user is not null)

@@ -366,8 +366,10 @@ internal sealed class DiffRun
                 else if (e.Twin is { Bind: STB_WEAK } weak && !IsCold(s) && Options.Parent.RunsOtherDefinition(weak, Orig.File))
                     Result.Refusals.Add(new Diagnostic(DiffErrors.WeakOverridden, Severity.Error, $"'{s.Name}' is a __weak definition that {Options.Parent.ObjectName} overrides with another one: changing it has no effect on the running kernel (patch the definition it runs)", file, section));
             }
-            else if (!SpecialSections.IsInitOrExit(section))
+            else if (!SpecialSections.IsInitOrExit(section) && e.IsWritable)
             {
+                // Read-only data that changed is carried as a copy for the new code (the policy's
+                // "changed read-only data"); writable data is the kernel's state.
                 Result.Refusals.Add(new Diagnostic(DiffErrors.DataChanged, Severity.Error, $"data object '{s.Name}' changed; a live patch cannot change existing data (use a shadow variable or a callback)", file, section));
             }
         }

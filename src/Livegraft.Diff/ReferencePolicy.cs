@@ -95,6 +95,14 @@ internal sealed class ReferencePolicy
     /// <paramref name="isBranch"/> when it is the target of a direct call or jump.</summary>
     public ReferenceDecision Decide(Target t, bool isBranch, string where)
     {
+        var d = DecideUnrecorded(t, isBranch, where);
+        if (d.Action == ReferenceAction.Refuse)
+            Record(d.Refusal!);
+        return d;
+    }
+
+    private ReferenceDecision DecideUnrecorded(Target t, bool isBranch, string where)
+    {
         switch (t.Kind)
         {
             case TargetKind.String:
@@ -111,25 +119,21 @@ internal sealed class ReferencePolicy
         }
         if (_run.Elements[p] is not { } e)
             return Label(p, where);
+        if (e.IsFunction && e.Status == ChangeKind.Changed && !isBranch && t.Offset == 0 && e.Twin is not null && _run.IsRedirected(p))
+        {
+            // The address of a replaced function (its entry; places inside it are code of the copy,
+            // such as jump tables and jump-label targets): ftrace sends calls through it to the new code
+            // while the patch is enabled, and the pointer stays valid once the patch is gone.
+            return Original(e.Twin.Name, e.Twin, p, where);
+        }
         if (e.Included)
             return CopyElement(p, "included");
         if (e.IsFunction)
-        {
-            switch (e.Status)
-            {
-                case ChangeKind.New:
-                    return CopyElement(p, "new function");
-                case ChangeKind.Changed when !isBranch && e.Twin is not null && _run.IsRedirected(p):
-                    // The address of a replaced function: ftrace sends calls through it to the new
-                    // code while the patch is enabled, and the pointer stays valid once it is gone.
-                    return Original(e.Twin.Name, e.Twin, p, where);
-                case ChangeKind.Changed:
-                    return CopyElement(p, "changed function");
-            }
-            return Original(e.Twin!.Name, e.Twin, p, where);
-        }
+            return e.Status == ChangeKind.Same ? Original(e.Twin!.Name, e.Twin, p, where) : CopyElement(p, e.Status == ChangeKind.New ? "new function" : "changed function");
         if (e.Status == ChangeKind.New || e.Twin is null)
             return CopyElement(p, "new data");
+        if (e.Status == ChangeKind.Changed && !e.IsWritable)
+            return CopyElement(p, "changed read-only data"); // the new code uses its new constants; the old code keeps the old ones
         // Existing data stays the kernel's (a changed object is refused by itself, LG0101).
         var original = Original(e.Twin.Name, e.Twin, p, where);
         if (original.Action == ReferenceAction.Refuse && !e.IsWritable && e.Status == ChangeKind.Same)
@@ -150,11 +154,11 @@ internal sealed class ReferencePolicy
     private ReferenceDecision AnonymousPlace(ElfSection? section, string where)
     {
         if (section is null)
-            return Refuse(DiffErrors.UnresolvedRelocation, $"cannot resolve the relocation at {where}", where);
+            return Refusal(DiffErrors.UnresolvedRelocation, $"cannot resolve the relocation at {where}", where);
         if (section.Name.StartsWith(".altinstr_aux", StringComparison.Ordinal))
             return new(ReferenceAction.Copy, "alternative slow path") { CopyKind = CopyKind.Section, Section = section };
         if (IsWritable(section) && !IsNewSection(section))
-            return Refuse(DiffErrors.AnonymousWritable,
+            return Refusal(DiffErrors.AnonymousWritable,
                 $"the reference at {where} points into writable '{section.Name}' where no symbol names the data: it can be neither copied (the kernel's copy would stop being used) nor found in {Parent.ObjectName}", where);
         return new(ReferenceAction.Copy, "anonymous constant") { CopyKind = CopyKind.Section, Section = section };
     }
@@ -169,7 +173,7 @@ internal sealed class ReferencePolicy
             return Original(p.Name, twin, p, where);
         var section = p.Section!;
         if (IsWritable(section) && !IsNewSection(section))
-            return Refuse(DiffErrors.AnonymousWritable,
+            return Refusal(DiffErrors.AnonymousWritable,
                 $"'{p.Name}' (referenced at {where}) is a label in writable '{section.Name}' that {Orig.Name} does not have: it can be neither copied nor found in {Parent.ObjectName}", where);
         return new(ReferenceAction.Copy, "label") { CopyKind = CopyKind.Section, Section = section, SectionOffset = (long)p.Value };
     }
@@ -195,7 +199,7 @@ internal sealed class ReferencePolicy
         if (isGlobal)
         {
             if (!Parent.Defines(name))
-                return Refuse(DiffErrors.SymbolNotFound, $"'{name}' (referenced at {where}) is neither exported nor defined in {Parent.ObjectName}", where);
+                return Refusal(DiffErrors.SymbolNotFound, $"'{name}' (referenced at {where}) is neither exported nor defined in {Parent.ObjectName}", where);
             if (origSymbol?.Bind == STB_WEAK && _noted.Add("weak:" + name))
                 _run.Result.Notes.Add(new Diagnostic(DiffErrors.WeakByName, Severity.Note,
                     $"'{name}' is __weak here: the reference binds by name to the definition {Parent.ObjectName} runs", Patched.Name, origSymbol.Section?.Name));
@@ -203,7 +207,7 @@ internal sealed class ReferencePolicy
         }
         if (TrySympos(origSymbol!, out var sympos, out var failure))
             return new(ReferenceAction.Livepatch, "local in the parent") { Name = name, Object = Parent.ObjectName, Sympos = sympos };
-        return Refuse(failure!.Id, failure.Message, where, failure.File);
+        return Refusal(failure!.Id, failure.Message, where, failure.File);
     }
 
     /// <summary>An exported symbol. Exports of vmlinux and of the parent are ordinary relocations the
@@ -261,8 +265,8 @@ internal sealed class ReferencePolicy
             Note(DiffErrors.ModuleKeyDropped, $"'{function.Name}' uses the {what} of module {Parent.ObjectName}: it stays as compiled (disabled) in the patched code", spec.Name);
             return KeyAction.Drop;
         }
-        Refuse(DiffErrors.ModuleKey,
-            $"'{function.Name}' uses a {(spec.Name == "__jump_table" ? "jump label" : "static call")} whose key '{name}' lives in module {Parent.ObjectName}; its relocation cannot be applied before the key is used (use static_key_enabled())", where);
+        Record(Refusal(DiffErrors.ModuleKey,
+            $"'{function.Name}' uses a {(spec.Name == "__jump_table" ? "jump label" : "static call")} whose key '{name}' lives in module {Parent.ObjectName}; its relocation cannot be applied before the key is used (use static_key_enabled())", where).Refusal!);
         return KeyAction.Refuse;
     }
 
@@ -272,13 +276,17 @@ internal sealed class ReferencePolicy
             _run.Result.Notes.Add(new Diagnostic(id, Severity.Warning, message, Patched.Name, section));
     }
 
-    /// <summary>Records a refusal (once per message) and returns the decision carrying it.</summary>
-    public ReferenceDecision Refuse(string id, string message, string? location, string? file = null)
+    /// <summary>A refusal decision; recorded when it is the final decision of a reference.</summary>
+    private ReferenceDecision Refusal(string id, string message, string? location, string? file = null) =>
+        new(ReferenceAction.Refuse, "refused") { Refusal = new Diagnostic(id, Severity.Error, message, file ?? Patched.Name, location) };
+
+    /// <summary>Records a refusal that is not a reference's (once per message).</summary>
+    public void Refuse(string id, string message, string? location) => Record(new Diagnostic(id, Severity.Error, message, Patched.Name, location));
+
+    private void Record(Diagnostic d)
     {
-        var d = new Diagnostic(id, Severity.Error, message, file ?? Patched.Name, location);
-        if (_refused.Add(id + message))
+        if (_refused.Add(d.Id + d.Message))
             _run.Result.Refusals.Add(d);
-        return new(ReferenceAction.Refuse, "refused") { Refusal = d };
     }
 
     /// <summary>Writable: SHF_WRITE or NOBITS (.bss).</summary>

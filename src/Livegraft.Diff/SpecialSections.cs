@@ -24,6 +24,9 @@ public sealed record SpecialSectionSizes
     public int StaticCallSite { get; init; } = 8;
     /// <summary>sizeof(struct orc_entry).</summary>
     public int OrcEntry { get; init; } = 6;
+    /// <summary>sizeof(struct pi_entry) (<c>.printk_index</c>, which the differ drops: checked only
+    /// for the section's consistency).</summary>
+    public int PrintkIndexEntry { get; init; } = 48;
 }
 
 /// <summary>How many code bytes at an entry's anchor the kernel rewrites at boot or module load.</summary>
@@ -51,9 +54,10 @@ public enum SiteLength
 public sealed record SpecialSection(string Name, int EntrySize, int AnchorOffset, int KeyOffset = -1,
     SiteLength SiteKind = SiteLength.None, int Site = 0, bool Regenerated = false)
 {
-    /// <summary>The shortest last entry accepted (older kernels do not pad the last one): up to the
-    /// end of the fields read — the anchor, the key and the site length.</summary>
-    public int MinimumEntry => Name == ".altinstructions" ? EntrySize : Math.Max(AnchorOffset + 4, Math.Max(KeyOffset >= 0 ? KeyOffset + 4 : 0, SiteKind == SiteLength.EntryField ? Site + 1 : 0));
+    /// <summary>The shortest last entry accepted: older kernels do not pad the last
+    /// <c>.parainstructions</c> entry, which must still hold its length field; every other
+    /// section's entries are whole.</summary>
+    public int MinimumEntry => Name == ".parainstructions" ? Site + 1 : EntrySize;
 }
 
 /// <summary>The x86-64 special sections: those filtered per function (keeping only entries of

@@ -19,6 +19,8 @@ public sealed record ObjectDiffRequest(string OrigPath, string PatchedPath, stri
     public string? OutputPath { get; init; }
     /// <summary>Special-section sizes of the target.</summary>
     public SpecialSectionSizes Sizes { get; init; } = SpecialSectionSizes.Linux61;
+    /// <summary><c>--sizes</c>: entry sizes given by hand over <see cref="Sizes"/> (<see cref="SizesOverride"/>).</summary>
+    public string? SizesOverride { get; init; }
 }
 
 /// <summary>What the diff found and how the command ends.</summary>
@@ -36,12 +38,13 @@ public static class ObjectDiff
     {
         var table = SymbolTable.Open(request.ParentPath, request.ParentName is { } n && n != "vmlinux" ? n : null);
         var exports = request.SymversPath is { } sv ? ModuleSymvers.Read(sv) : null;
+        var sizes = request.SizesOverride is { } sizesText ? SizesOverride.Parse(sizesText, request.Sizes) : request.Sizes;
         var options = new DiffOptions
         {
             Parent = new ParentSymbols(table, exports),
             OrigName = request.OrigPath,
             PatchedName = request.PatchedPath,
-            Sizes = request.Sizes,
+            Sizes = sizes,
         };
         var result = Differ.Run(ElfFile.Read(request.OrigPath), ElfFile.Read(request.PatchedPath), options);
         if (result.Refusals.Count == 0 && result.NothingChanged)

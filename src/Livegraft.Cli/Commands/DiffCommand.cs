@@ -15,10 +15,11 @@ internal static class DiffCommand
         var parentName = new Option<string?>("--parent-name") { Description = "klp object name: vmlinux (default) or a module name (with a kallsyms dump)." };
         var symvers = new Option<FileInfo?>("--symvers") { Description = "Module.symvers of the target kernel (which symbols are exported)." };
         var output = new Option<FileInfo?>("--output", "-o") { Description = "Where to write the output object." };
+        var sizes = new Option<string?>("--sizes") { Description = "Special-section entry sizes by hand: alt=N,bug=N,jump=N,ex=N,orc=N,para=N,static-call=N,printk-index=N (for objects of another kernel)." };
         var json = Cli.JsonOption();
         var command = new Command("diff", "Compare a unit compiled before and after a fix and emit the livepatch object.")
         {
-            orig, patched, parent, parentName, symvers, output, json,
+            orig, patched, parent, parentName, symvers, output, sizes, json,
         };
         command.SetAction(parse => Cli.Guard(parse.GetValue(json), () =>
         {
@@ -27,6 +28,7 @@ internal static class DiffCommand
                 ParentName = parse.GetValue(parentName),
                 SymversPath = parse.GetValue(symvers)?.FullName,
                 OutputPath = parse.GetValue(output)?.FullName,
+                SizesOverride = parse.GetValue(sizes),
             });
             if (parse.GetValue(json))
                 Cli.WriteJson(w => DiffJson.Write(w, report.Result, report.ExitCode, report.OutputPath));
@@ -55,6 +57,8 @@ internal static class DiffCommand
             Console.WriteLine($"included: {i}");
         foreach (var f in r.Functions)
             Console.WriteLine($"klp_func: {f.OldName},{f.Sympos} -> {f.NewSymbol}");
+        foreach (var ns in r.ImportNamespaces)
+            Console.WriteLine($"import namespace: {ns}");
         foreach (var (kind, list) in r.Callbacks)
             foreach (var c in list)
                 Console.WriteLine($"callback {kind}: {c}");
