@@ -47,4 +47,8 @@ public static class KernelErrors
     public const string CatalogFailed = "LG0342";
     /// <summary>A module the patch targets is not in the release's image package.</summary>
     public const string ModuleNotShipped = "LG0344";
+    /// <summary>Note: a hunk applied at an offset from the line its header names.</summary>
+    public const string HunkOffset = "LG0345";
+    /// <summary>Warning: a hunk applied with fuzz (context lines ignored, <c>--fuzz</c>).</summary>
+    public const string HunkFuzz = "LG0346";
 }

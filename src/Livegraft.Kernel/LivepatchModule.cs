@@ -57,6 +57,10 @@ public sealed record LivepatchModuleRequest(string Name, KernelTarget Target, IR
     /// <summary>SHA-256 of the source patch, recorded as <c>livegraft_patch_sha256</c>.</summary>
     public string? PatchSha256 { get; init; }
 
+    /// <summary>Symbol namespaces the module imports (<c>MODULE_IMPORT_NS</c>: <c>import_ns=</c> in
+    /// <c>.modinfo</c>), for the namespaced exports the patched code uses.</summary>
+    public IReadOnlyList<string> ImportNamespaces { get; init; } = [];
+
     /// <summary>More <c>livegraft_*</c> metadata; keys must be C identifiers.</summary>
     public IReadOnlyDictionary<string, string> ExtraInfo { get; init; } = new Dictionary<string, string>();
 
@@ -228,6 +232,9 @@ public static class LivepatchModule
                 if (!Identifier.IsMatch(cb))
                     throw Bad($"{objName}: callback '{cb}' is not a C identifier");
         }
+        foreach (var ns in request.ImportNamespaces)
+            if (!Identifier.IsMatch(ns))
+                throw Bad($"symbol namespace '{ns}' is not a C identifier");
         foreach (var (key, value) in request.ExtraInfo)
             if (!Identifier.IsMatch(key) || value.Contains('\0', StringComparison.Ordinal))
                 throw Bad($"modinfo entry '{key}' is not a C identifier with a NUL-free value");
@@ -260,6 +267,8 @@ public static class LivepatchModule
         if (request.PatchSha256 is not null)
             info.Add(new(InfoPatchSha256, request.PatchSha256));
         info.Add(new(InfoObjects, string.Join(',', request.Objects.Select(o => KlpObjectName(o.Name)))));
+        foreach (var ns in request.ImportNamespaces.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
+            info.Add(new("import_ns", ns));
         foreach (var (k, v) in request.ExtraInfo.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             info.Add(new(k, v));
         return info;

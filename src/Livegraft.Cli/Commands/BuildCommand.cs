@@ -19,8 +19,10 @@ internal static class BuildCommand
         var source = new Option<string?>("--source") { Description = "Kernel source to build from: a tarball, a directory, or a Debian package=version (default: the release's linux-source package)." };
         var config = new Option<FileInfo?>("--config") { Description = "Kernel config to prepare the tree with (default: the release's headers package config)." };
         var kcflags = new Option<string?>("--kcflags") { Description = "Extra compiler flags the target kernel was built with (KCFLAGS); verification checks they match." };
+        var fuzz = new Option<int>("--fuzz") { Description = "Let a hunk ignore up to N context lines at each end, as patch -F N (default 0: exact); each hunk that needed it is reported." };
+        fuzz.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 0 or > 3) r.AddError("--fuzz must be 0 to 3"); });
         var json = Cli.JsonOption();
-        var command = new Command("build", "Build a livepatch module from a kernel fix.") { patch, kernel, source, config, kcflags, symbols, name, noReplace, output, skipVerification, json };
+        var command = new Command("build", "Build a livepatch module from a kernel fix.") { patch, kernel, source, config, kcflags, symbols, name, noReplace, output, skipVerification, fuzz, json };
         command.SetAction(parse => Cli.Guard(parse.GetValue(json), () =>
         {
             var progress = Progress.ForStderr();
@@ -37,6 +39,7 @@ internal static class BuildCommand
                 Replace = !parse.GetValue(noReplace),
                 SymbolsPath = parse.GetValue(symbols)?.FullName,
                 SkipVerification = parse.GetValue(skipVerification),
+                Fuzz = parse.GetValue(fuzz),
             };
             var report = PatchBuilder.Build(request, progress.Report);
             progress.Done();
