@@ -206,22 +206,23 @@ internal sealed class Compare
     }
 
     /// <summary>True when the immediates of <paramref name="a"/> (patched) and <paramref name="b"/>
-    /// (original) are each the source line of the call they are an argument of (give or take the
-    /// few lines a multi-line macro call spans), and moved by exactly as much as that line did.</summary>
+    /// (original), an argument of a call, are each within a few lines of the source line of their
+    /// own statement (the last row of the function's own file at or before the instruction), and
+    /// moved by exactly as much as that line did. Derived from the code, so any callee counts
+    /// (<c>__btrfs_abort_transaction</c>, ext4's <c>__ext4_journal_start_sb</c> behind an inline
+    /// helper), and a constant that changed where no line moved is a change.</summary>
     private static bool MovedWithItsLine(LineTable patchedLines, LineTable origLines, ElfSymbol p, ElfSymbol o, Instruction a, Instruction b, List<ResolvedRelocation> relocations)
     {
-        var call = NextCall(relocations, a.NextIP);
-        if (call is null)
+        if (NextCall(relocations, a.NextIP) is null)
             return false;
-        var at = call.Offset - 1; // the call instruction (E8 rel32)
-        var pl = patchedLines.LineAt(p.Section!, at);
-        var ol = origLines.LineAt(o.Section!, at - p.Value + o.Value);
-        if (pl is null || ol is null)
+        var pl = patchedLines.OwnLineAt(p.Section!, p.Value, p.Value + p.Size, a.IP);
+        var ol = origLines.OwnLineAt(o.Section!, o.Value, o.Value + o.Size, b.IP);
+        if (pl is not { } pline || ol is not { } oline || pline == oline)
             return false;
         var pi = (long)a.GetImmediate(1);
         var oi = (long)b.GetImmediate(1);
-        const int Span = 8;
-        return pi - oi == pl.Value - ol.Value && Math.Abs(pi - pl.Value) <= Span && Math.Abs(oi - ol.Value) <= Span;
+        const int Span = 8; // a statement spread over a few lines
+        return pi - oi == pline - oline && Math.Abs(pi - pline) <= Span && Math.Abs(oi - oline) <= Span;
     }
 
     private static ResolvedRelocation? NextCall(List<ResolvedRelocation> relocations, ulong after)

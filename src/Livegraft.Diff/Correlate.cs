@@ -77,7 +77,7 @@ internal static partial class Correlate
     }
 
     /// <summary>Runs the pass: returns patched → original twins.</summary>
-    public static Dictionary<ElfSymbol, ElfSymbol> Run(ObjectIndex orig, ObjectIndex patched, IReadOnlySet<string> ignoredStatics, List<Diagnostic> refusals, List<Diagnostic> notes)
+    public static Dictionary<ElfSymbol, ElfSymbol> Run(ObjectIndex orig, ObjectIndex patched, IReadOnlySet<string> ignoredStatics, List<Diagnostic> refusals)
     {
         var twins = new Dictionary<ElfSymbol, ElfSymbol>(ReferenceEqualityComparer.Instance);
         var taken = new HashSet<ElfSymbol>(ReferenceEqualityComparer.Instance);
@@ -156,7 +156,6 @@ internal static partial class Correlate
             {
                 candidates.Clear();
                 candidates.Add(byUse);
-                notes.Add(new Diagnostic(DiffErrors.StaticLocalsPaired, Severity.Note, $"static local '{s.Name}' is one of several '{baseName}' of '{users[0].Name}'; paired with '{byUse.Name}' by the order the function uses them", patched.Name, s.Section?.Name));
             }
             var readOnly = s.Section is { } sec && (sec.Flags & SHF_WRITE) == 0 && sec.Type != SHT_NOBITS;
             if (candidates.Count == 1)

@@ -67,6 +67,5 @@ public static class DiffErrors
     public const string WeakByName = "LG0155";
     /// <summary>Note: a special section's last entry is shorter than its entry size (older kernels do not pad it).</summary>
     public const string ShortLastEntry = "LG0156";
-    /// <summary>Note: two static locals of one function with the same base name were paired by their use.</summary>
-    public const string StaticLocalsPaired = "LG0157";
+
 }

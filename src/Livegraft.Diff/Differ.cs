@@ -62,7 +62,7 @@ internal sealed class DiffRun
     {
         CheckConsistency();
         ReadDirectives();
-        Twins = Correlate.Run(Orig, Patched, _ignoredStatics, Result.Refusals, Result.Notes);
+        Twins = Correlate.Run(Orig, Patched, _ignoredStatics, Result.Refusals);
         CheckSymbolInfo();
         CompareAll();
         Verify();

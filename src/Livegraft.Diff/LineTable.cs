@@ -13,7 +13,7 @@ namespace Livegraft.Diff;
 /// </summary>
 internal sealed class LineTable
 {
-    private readonly Dictionary<ElfSection, List<(ulong Offset, int Line)>> _rows = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<ElfSection, List<(ulong Offset, int Line, int File)>> _rows = new(ReferenceEqualityComparer.Instance);
 
     /// <summary>The table of <paramref name="file"/>, or null when it has no usable line program.</summary>
     public static LineTable? Read(ElfFile file)
@@ -43,19 +43,27 @@ internal sealed class LineTable
         return table._rows.Count > 0 ? table : null;
     }
 
-    /// <summary>The line of the code at <paramref name="offset"/> of <paramref name="section"/>.</summary>
-    public int? LineAt(ElfSection section, ulong offset)
+    /// <summary>The line of the last row at or before <paramref name="offset"/>, within the function
+    /// at [<paramref name="start"/>, <paramref name="end"/>) of <paramref name="section"/>, that is
+    /// in the function's own source file (the file of its first row: code inlined from headers has
+    /// rows in other files); null when there is none.</summary>
+    public int? OwnLineAt(ElfSection section, ulong start, ulong end, ulong offset)
     {
         if (!_rows.TryGetValue(section, out var rows))
             return null;
-        int lo = 0, hi = rows.Count - 1, found = -1;
-        while (lo <= hi)
+        int? file = null;
+        int? line = null;
+        foreach (var (at, l, f) in rows)
         {
-            var mid = (lo + hi) / 2;
-            if (rows[mid].Offset <= offset) { found = mid; lo = mid + 1; }
-            else hi = mid - 1;
+            if (at < start)
+                continue;
+            if (at >= end || at > offset)
+                break;
+            file ??= f;
+            if (f == file && l > 0)
+                line = l;
         }
-        return found < 0 ? null : rows[found].Line;
+        return line;
     }
 
     private void Parse(ReadOnlySpan<byte> data, Dictionary<ulong, ElfRelocation> relocations)
@@ -101,13 +109,14 @@ internal sealed class LineTable
         ElfSection? section = null;
         ulong address = 0;
         var line = 1;
+        var file = 1;
         void Row()
         {
             if (section is null)
                 return;
             if (!_rows.TryGetValue(section, out var rows))
                 _rows[section] = rows = [];
-            rows.Add((address, line));
+            rows.Add((address, line, file));
         }
         while (pos < data.Length)
         {
@@ -132,6 +141,7 @@ internal sealed class LineTable
                         section = null;
                         address = 0;
                         line = 1;
+                        file = 1;
                     }
                     else if (sub == 2) // DW_LNE_set_address
                     {
@@ -156,6 +166,9 @@ internal sealed class LineTable
                     break;
                 case 3: // DW_LNS_advance_line
                     line += (int)Sleb(data, ref pos);
+                    break;
+                case 4: // DW_LNS_set_file
+                    file = (int)Uleb(data, ref pos);
                     break;
                 case 8: // DW_LNS_const_add_pc
                     address += (ulong)((255 - opcodeBase) / lineRange * minInst);
