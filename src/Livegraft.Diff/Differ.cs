@@ -548,7 +548,7 @@ internal sealed class DiffRun
         var (outSection, at) = emitter.AppendRaw(replSection.Name, replSection.Type, replSection.Flags & ~SHF_GROUP, Math.Max(1, replSection.Alignment), bytes);
         foreach (var r in Patched.RelocationsIn(replSection, (ulong)replOffset, (ulong)replOffset + length))
         {
-            var resolved = new ResolvedRelocation(r.Offset, r.Type, r.Addend, Patched.Resolve(r.Symbol, r.Addend), r);
+            var resolved = new ResolvedRelocation(r.Offset, r.Type, r.Addend, Patched.Resolve(r.Symbol, r.Addend), r) { DescribesCode = true };
             emitter.Relocate(outSection, at + (r.Offset - (ulong)replOffset), resolved, 0, $"{replSection.Name}+0x{r.Offset:x}");
         }
         // repl_offset is relative (PC32 in data): point the copied entry at the copied code.

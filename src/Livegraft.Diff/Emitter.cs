@@ -200,10 +200,12 @@ internal sealed class Emitter
         public bool Refused => Symbol is null && KlpName is null;
     }
 
-    /// <summary>Carries out the reference policy's decision for a resolved patched-object target.</summary>
-    public Mapped Map(Target t, bool isBranch, string where)
+    /// <summary>Carries out the reference policy's decision for a resolved patched-object target;
+    /// <paramref name="toCode"/> when the reference goes to code as such (a call or jump, or an
+    /// entry describing included code) rather than taking an address.</summary>
+    public Mapped Map(Target t, bool toCode, string where)
     {
-        var d = _run.Policy.Decide(t, isBranch, where);
+        var d = _run.Policy.Decide(t, toCode, where);
         switch (d.Action)
         {
             case ReferenceAction.Copy:
@@ -272,7 +274,7 @@ internal sealed class Emitter
             _run.Policy.Refuse(DiffErrors.UnsupportedRelocation, $"unsupported relocation type {r.Type} at {where}", where);
             return;
         }
-        var mapped = Map(r.Target, r.IsBranch, where);
+        var mapped = Map(r.Target, r.IsBranch || r.DescribesCode, where);
         if (mapped.Refused)
             return;
         // RELA: the addend carries the value, and x86-64 apply_relocate_add refuses a field that is
@@ -305,7 +307,7 @@ internal sealed class Emitter
         {
             if (keep is not null && !keep(rel))
                 continue;
-            var r = new ResolvedRelocation(rel.Offset, rel.Type, rel.Addend, _run.Patched.Resolve(rel.Symbol, rel.Addend), rel);
+            var r = new ResolvedRelocation(rel.Offset, rel.Type, rel.Addend, _run.Patched.Resolve(rel.Symbol, rel.Addend), rel) { DescribesCode = true };
             Relocate(builder.Section, at + (rel.Offset - entryOffset), r, 0, $"{src.Name}+0x{rel.Offset:x}");
         }
         return (builder.Section, at);

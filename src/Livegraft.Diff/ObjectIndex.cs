@@ -30,6 +30,11 @@ internal sealed record ResolvedRelocation(ulong Offset, uint Type, long Addend, 
     /// type: <c>PLT32</c>, or <c>PC32</c> from binutils before 2.31): control goes there, no address
     /// is taken.</summary>
     public bool IsBranch { get; init; }
+
+    /// <summary>The relocation belongs to a special-section entry or replacement code that
+    /// describes included code (ORC, jump tables, alternatives...): it refers to the code as copied,
+    /// never to the original a pointer would keep.</summary>
+    public bool DescribesCode { get; init; }
 }
 
 /// <summary>Index over one object: symbols by section and offset, relocations by target section,

@@ -92,7 +92,8 @@ internal sealed class ReferencePolicy
     private ObjectIndex Patched => _run.Patched;
 
     /// <summary>Decides the reference to <paramref name="t"/> found at <paramref name="where"/>;
-    /// <paramref name="isBranch"/> when it is the target of a direct call or jump.</summary>
+    /// <paramref name="isBranch"/> when it goes to code as such: the target of a direct call or
+    /// jump, or an entry of a special section describing included code (ORC, jump tables...).</summary>
     public ReferenceDecision Decide(Target t, bool isBranch, string where)
     {
         var d = DecideUnrecorded(t, isBranch, where);

@@ -86,6 +86,12 @@ public sealed class DifferCaseTests
             Assert.True(parent.IsExported(s.Name) || others.Contains(s.Name), $"'{s.Name}' is undefined in the output but not exported");
 
         // kbuild links the module objects with ld -r; then the post-link step runs on the .ko.
+        // Entries describing included code (ORC, jump tables, bug and exception tables...) refer to
+        // the copy: a klp relocation from them to a replaced function would describe the old code.
+        var replaced = result.Functions.Select(f => $".klp.sym.{result.ObjectName}.{f.OldName},{f.Sympos}").ToHashSet(StringComparer.Ordinal);
+        foreach (var k in result.KlpRelocations)
+            Assert.False(!k.Section.StartsWith(".text", StringComparison.Ordinal) && replaced.Contains(k.SymbolName), $"{k.Section} refers to the replaced {k.SymbolName}");
+
         var ko = Path.Combine(dir, "patch.ko");
         var ld = FixtureBuild.Run("ld", ["-r", "-o", ko, outPath]);
         Assert.True(ld.ExitCode == 0, $"ld -r failed:\n{ld.Stderr}");
