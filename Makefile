@@ -1,10 +1,10 @@
-# The two commands of the README: `make demo` and `make test`. Both install what they need.
+# The commands of the README: `make demo`, `make fleet-demo` and `make test`. Each installs what it needs.
 SHELL := /bin/bash
 DOTNET ?= dotnet
 CONFIG ?= Release
 LIVEGRAFT := artifacts/livegraft/livegraft
 
-.PHONY: deps demo test publish bench clean
+.PHONY: deps demo fleet-demo test publish bench clean
 
 deps:
 	@./scripts/install-deps
@@ -14,6 +14,9 @@ publish: deps
 
 demo: publish
 	@./scripts/demo
+
+fleet-demo: publish
+	@./scripts/fleet-demo
 
 test: publish
 	@./scripts/test

@@ -22,6 +22,8 @@ public static class ElfNative
     public const uint PT_LOAD = 1;
     public const uint PT_NOTE = 4;
 
+    public const uint NT_GNU_BUILD_ID = 3;
+
     public const int EHDR64_SIZE = 64;
     public const int SHDR64_SIZE = 64;
     public const int PHDR64_SIZE = 56;

@@ -89,11 +89,12 @@ public static class HostJson
             w.WriteNull("transitionPatch");
         else
             w.WriteString("transitionPatch", s.TransitionPatch);
-        WritePatches(w, s.Patches);
+        WritePatches(w, s.Patches, p => s.Updates.Find(p, s.Kernel.Release));
         WriteBlockers(w, s.Blockers);
         Kexec.KexecJson.WriteBootSafety(w, s.BootSafety);
         if (s.Kexec is not null)
             Kexec.KexecJson.WriteState(w, s.Kexec);
+        Repository.FleetJson.WriteStatusFields(w, s);
         Json.WriteDiagnostics(w, s.Diagnostics);
         w.WriteEndObject();
     }
@@ -115,7 +116,7 @@ public static class HostJson
         else
             w.WriteNull("replace");
         w.WriteStartObject("livegraft");
-        foreach (var kv in ko.LivegraftInfo)
+        foreach (var kv in ko.LivegraftEntries)
             w.WriteString(Json.CamelCase(kv.Key), kv.Value);
         w.WriteEndObject();
         w.WriteStartArray("modinfo");
@@ -186,7 +187,7 @@ public static class HostJson
         w.WriteEndObject();
     }
 
-    private static void WritePatches(Utf8JsonWriter w, IReadOnlyList<LoadedPatch> patches)
+    private static void WritePatches(Utf8JsonWriter w, IReadOnlyList<LoadedPatch> patches, Func<string, Repository.KnownPatch?>? origin = null)
     {
         w.WriteStartArray("patches");
         foreach (var p in patches)
@@ -219,6 +220,8 @@ public static class HostJson
                 w.WriteEndObject();
             }
             w.WriteEndArray();
+            if (origin is not null)
+                Repository.FleetJson.WriteOrigin(w, origin(p.Name));
             w.WriteEndObject();
         }
         w.WriteEndArray();

@@ -9,8 +9,15 @@ namespace Livegraft.Host;
 /// <param name="State">Root of installed patches, normally <c>/var/lib/livegraft</c>.</param>
 /// <param name="SystemdUnits">Directory for the boot unit, normally <c>/etc/systemd/system</c>.</param>
 /// <param name="Boot">Where installed kernel images live (<c>vmlinuz-&lt;release&gt;</c>, <c>initrd.img-&lt;release&gt;</c>), normally <c>/boot</c>.</param>
-public sealed record HostPaths(string Sys = "/sys", string Proc = "/proc", string State = "/var/lib/livegraft", string SystemdUnits = "/etc/systemd/system", string Boot = "/boot")
+/// <param name="Keys">Trusted public keys of patch repositories, normally <c>/etc/livegraft/keys</c> (docs/fleet.md).</param>
+/// <param name="Cache">Verified downloads of repository patches, normally <c>/var/cache/livegraft</c>.</param>
+/// <param name="Run">Runtime state that must not outlive a boot (the host lock), normally <c>/run</c>.</param>
+public sealed record HostPaths(string Sys = "/sys", string Proc = "/proc", string State = "/var/lib/livegraft", string SystemdUnits = "/etc/systemd/system", string Boot = "/boot",
+    string Keys = "/etc/livegraft/keys", string Cache = "/var/cache/livegraft", string Run = "/run")
 {
+    /// <summary><c>/run/livegraft/lock</c>: held by whoever changes the host's patches (<see cref="HostLock"/>).</summary>
+    public string LockFile => Path.Combine(Run, "livegraft", "lock");
+
     /// <summary>The real host.</summary>
     public static HostPaths Default { get; } = new();
 
@@ -34,6 +41,9 @@ public sealed record HostPaths(string Sys = "/sys", string Proc = "/proc", strin
 
     /// <summary><c>/proc/sys/kernel/tainted</c>: the taint mask.</summary>
     public string Tainted => Path.Combine(Proc, "sys", "kernel", "tainted");
+
+    /// <summary>What <c>update</c> last did and what it replaced (for <c>rollback</c>): <c>/var/lib/livegraft/update.json</c>.</summary>
+    public string UpdateRecord => Path.Combine(State, "update.json");
 
     /// <summary><c>/proc/cmdline</c>.</summary>
     public string CommandLine => Path.Combine(Proc, "cmdline");

@@ -73,10 +73,33 @@ public sealed class KernelModuleFile
 
     /// <summary>Whether the patch is an atomic replace (cumulative-patches.rst), when the build recorded it
     /// as <c>livegraft.replace</c>; null when unknown.</summary>
-    public bool? Replace => Get("livegraft.replace") switch { "Y" or "1" or "true" => true, "N" or "0" or "false" => false, _ => null };
+    public bool? Replace => Get(LivegraftInfo.Replace) switch { "Y" or "1" or "true" => true, "N" or "0" or "false" => false, _ => null };
 
     /// <summary>Build id (hex) of the kernel the patch was built against, when the build recorded it.</summary>
-    public string? RecordedKernelBuildId => Get("livegraft.kernel_build_id");
+    public string? RecordedKernelBuildId => Get(LivegraftInfo.KernelBuildId);
+
+    /// <summary>The functions the patch replaces (<c>object</c>, name, sympos), when the build recorded
+    /// them; null for a module that does not say (not built by Livegraft).</summary>
+    public IReadOnlySet<(string Object, string Name, int Sympos)>? Functions
+    {
+        get
+        {
+            if (Get(LivegraftInfo.Functions) is not { } text)
+                return null;
+            var set = new HashSet<(string, string, int)>();
+            foreach (var word in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var colon = word.IndexOf(':', StringComparison.Ordinal);
+                var comma = word.LastIndexOf(',');
+                if (colon > 0 && comma > colon && int.TryParse(word.AsSpan(comma + 1), out var sympos))
+                    set.Add((word[..colon], word[(colon + 1)..comma], sympos));
+            }
+            return set;
+        }
+    }
+
+    /// <summary>The patches this one says it is cumulative over (module names).</summary>
+    public IReadOnlyList<string> Supersedes => (Get(LivegraftInfo.Supersedes) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries);
 
     /// <summary>The klp objects the module relocates against, from its klp sections and symbols (a patch of
     /// <c>vmlinux</c> without klp relocations does not show here: the object list lives in .data).</summary>
@@ -96,7 +119,7 @@ public sealed class KernelModuleFile
     }
 
     /// <summary>The <c>livegraft.*</c> entries the build records (without the prefix).</summary>
-    public IReadOnlyList<KeyValuePair<string, string>> LivegraftInfo =>
+    public IReadOnlyList<KeyValuePair<string, string>> LivegraftEntries =>
         _modinfo.Where(kv => kv.Key.StartsWith("livegraft.", StringComparison.Ordinal))
             .Select(kv => new KeyValuePair<string, string>(kv.Key["livegraft.".Length..], kv.Value)).ToList();
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Livegraft.Host.Native;
+using Livegraft.Symbols;
 using Livegraft.Verify;
 
 namespace Livegraft.Host;
@@ -47,7 +48,7 @@ public sealed class LivepatchManager
         if (ko.KernelRelease != kernel.Release)
             throw new LivegraftException(ExitCode.VerificationFailed, "LG0503",
                 $"module is built for kernel {ko.KernelRelease} but the running kernel is {kernel.Release}", path, ".modinfo vermagic");
-        var recordedRelease = ko.Get("livegraft.kernel_release");
+        var recordedRelease = ko.Get(LivegraftInfo.KernelRelease);
         if (recordedRelease is not null && recordedRelease != kernel.Release)
             throw new LivegraftException(ExitCode.VerificationFailed, "LG0503",
                 $"patch records kernel release {recordedRelease} but the running kernel is {kernel.Release}", path, ".modinfo livegraft.kernel_release");
@@ -72,9 +73,15 @@ public sealed class LivepatchManager
     /// </summary>
     public LoadResult Load(string path, TransitionOptions options)
     {
+        // First of all: with trusted keys configured, an unsigned or tampered file goes no further (docs/fleet.md).
+        var signedBy = Repository.TrustStore.Read(_paths).RequireSigned(path);
         var (ko, warnings) = Verify(path);
         var diagnostics = new List<Diagnostic>(warnings);
         var progress = options.Progress;
+        if (signedBy is not null && signedBy.Sha256 != ko.Sha256)
+            throw new LivegraftException(ExitCode.VerificationFailed, Repository.FleetErrors.BadSignature, "the file changed after its signature was checked", path);
+        if (signedBy is not null)
+            progress?.Invoke($"{Path.GetFileName(path)}: signed by trusted key {signedBy.Key.Id}");
         foreach (var w in warnings)
             progress?.Invoke(w.ToString());
         if (!_sysfs.Supported)
@@ -82,12 +89,16 @@ public sealed class LivepatchManager
         // Verify only reads, so any user can ask whether a module would load here; this is the first
         // check that guards a change (docs/host.md, "Non-root callers").
         RequireRoot("load a patch", "finit_module(2) needs CAP_SYS_MODULE", path);
+        using var hostLock = HostLock.Acquire(_paths, "load", options.LockTimeout, progress);
         var name = ko.Name;
+        if (_sysfs.Find(name) is { Registered: false })
+            throw new LivegraftException(ExitCode.InvalidInput, "LG0507",
+                $"{name} is still loaded but its patch is disabled (an interrupted unload, or a replaced patch); 'livegraft unload {name}' removes it", path);
         if (_sysfs.Find(name) is not null || Directory.Exists(_paths.ModuleDirectory(name)))
             throw new LivegraftException(ExitCode.InvalidInput, "LG0507", $"a module named {name} is already loaded", path);
-        var busy = _sysfs.Patches().FirstOrDefault(p => p.Transition);
-        if (busy is not null)
-            throw new LivegraftException(ExitCode.HostFailure, "LG0508", $"patch {busy.Name} is in transition; only one transition runs at a time", path);
+        WaitForOtherTransitions(name, options);
+        if (ko.Replace == true)
+            diagnostics.AddRange(CheckReplace(ko, path, options));
         // Run-pre verification of the running kernel's code (docs/verify.md), always: a mismatch
         // refuses the load with exit 4 before the kernel sees the module; what cannot be checked
         // here (lockdown, a module not loaded yet) is a note, and the module checks it itself.
@@ -103,6 +114,7 @@ public sealed class LivepatchManager
         progress?.Invoke($"loading {name} ({Path.GetFileName(path)})");
         var clock = Stopwatch.StartNew();
         FinitModule(path, name);
+        TestHooks.PauseAt(_paths, "load:loaded");
 
         // klp_enable_patch() runs in the module's init, so the sysfs directory exists by now.
         var follow = Follow(name, targetState: 1, options, allowSignal: true);
@@ -151,6 +163,57 @@ public sealed class LivepatchManager
         return new LoadResult(name, path, ko.Sha256, LoadOutcome.Reverted, clock.Elapsed, follow.Signalled, follow.Blockers, [], diagnostics);
     }
 
+    /// <summary>
+    /// Replace safety: an atomic replace patch disables every patch in force when it completes
+    /// (cumulative-patches.rst). Every function patched now that it does not carry would go back to
+    /// its unpatched code, so unless the new patch is cumulative over the patch that function comes
+    /// from (<see cref="KernelModuleFile.Supersedes"/>) the load is refused (LG0542, exit 2) naming
+    /// each one; <see cref="TransitionOptions.Drop"/> lets it go ahead with a warning (LG0543).
+    /// </summary>
+    private List<Diagnostic> CheckReplace(KernelModuleFile ko, string path, TransitionOptions options)
+    {
+        var carried = ko.Functions ?? new HashSet<(string, string, int)>();
+        var supersedes = ko.Supersedes.ToHashSet(StringComparer.Ordinal);
+        var dropped = new List<Diagnostic>();
+        foreach (var p in _sysfs.Patches().Where(p => p.Registered && p.Enabled && p.Name != ko.Name && !supersedes.Contains(p.Name) && !options.MayDrop.Contains(p.Name)))
+        {
+            var lost = p.Objects.SelectMany(o => o.Functions.Where(f => !carried.Contains((o.Name, f.Name, f.Sympos)))
+                .Select(f => $"{o.Name}:{(f.Sympos == 0 ? f.Name : $"{f.Name},{f.Sympos}")}")).ToList();
+            if (lost.Count == 0)
+                continue;
+            dropped.Add(new Diagnostic(HostErrors.ReplaceWouldDrop, options.Drop ? Severity.Warning : Severity.Error,
+                $"{ko.Name} replaces every patch in force, and would undo {p.Name}'s fix of {string.Join(", ", lost)}" +
+                (ko.Functions is null ? " (it does not record which functions it carries)" : "") +
+                (options.Drop ? "; dropped as asked (--drop)" : $"; build it on top of {p.Name} (--on-top-of) to carry that fix, or load with --drop to undo it"),
+                path));
+        }
+        if (dropped.Count > 0 && !options.Drop)
+            throw new LivegraftException(ExitCode.InvalidInput, [.. dropped]);
+        foreach (var d in dropped)
+            options.Progress?.Invoke(d.ToString());
+        return [.. dropped.Select(d => d with { Id = HostErrors.DroppedFixes })];
+    }
+
+    /// <summary>Waits (up to the lock timeout) for a transition another patch is in, such as one started
+    /// outside Livegraft; only one transition runs at a time.</summary>
+    private void WaitForOtherTransitions(string name, TransitionOptions options)
+    {
+        var clock = Stopwatch.StartNew();
+        var announced = false;
+        while (_sysfs.Patches().FirstOrDefault(p => p.Transition && p.Name != name) is { } busy)
+        {
+            if (clock.Elapsed >= options.LockTimeout)
+                throw new LivegraftException(ExitCode.HostFailure, HostErrors.HostBusy,
+                    $"patch {busy.Name} is still in transition after {options.LockTimeout.TotalSeconds:0}s; only one transition runs at a time");
+            if (!announced)
+                options.Progress?.Invoke($"waiting for the transition of {busy.Name} to finish");
+            announced = true;
+            Thread.Sleep(options.PollInterval);
+        }
+        if (announced)
+            options.Progress?.Invoke(new Diagnostic(HostErrors.WaitedForLock, Severity.Note, $"waited {clock.Elapsed.TotalSeconds:0.0}s for another transition").ToString());
+    }
+
     /// <summary>Disables a patch, follows the unpatching transition and removes its module. A stalled
     /// unpatching transition is reversed at the timeout (the patch stays in force) and reported.</summary>
     public UnloadResult Unload(string name, TransitionOptions options)
@@ -159,14 +222,13 @@ public sealed class LivepatchManager
         RequireRoot("unload a patch", "disabling it writes /sys/kernel/livepatch and delete_module(2) needs CAP_SYS_MODULE", null);
         var progress = options.Progress;
         var clock = Stopwatch.StartNew();
+        using var hostLock = HostLock.Acquire(_paths, "unload", options.LockTimeout, progress);
         var patch = _sysfs.Find(name)
             ?? throw new LivegraftException(ExitCode.InvalidInput, "LG0512", $"no livepatch module named {name} is loaded");
         var diagnostics = new List<Diagnostic>();
         if (patch.Registered)
         {
-            var busy = _sysfs.Patches().FirstOrDefault(p => p.Transition && p.Name != name);
-            if (busy is not null)
-                throw new LivegraftException(ExitCode.HostFailure, "LG0508", $"patch {busy.Name} is in transition; only one transition runs at a time");
+            WaitForOtherTransitions(name, options);
             if (patch.Enabled)
             {
                 progress?.Invoke($"disabling {name}");
@@ -200,6 +262,7 @@ public sealed class LivepatchManager
     public IReadOnlyList<UnloadResult> UnloadAll(TransitionOptions options)
     {
         RequireRoot("unload patches", "disabling them writes /sys/kernel/livepatch and delete_module(2) needs CAP_SYS_MODULE", null);
+        using var hostLock = HostLock.Acquire(_paths, "unload --all", options.LockTimeout, options.Progress);
         var results = new List<UnloadResult>();
         foreach (var patch in _sysfs.Patches().Reverse())
         {
@@ -224,7 +287,8 @@ public sealed class LivepatchManager
         {
             // Not a Linux host with procfs: the listing still shows what is installed.
         }
-        return new HostListing(_sysfs.Patches(), new PatchStore(_paths).List(), release);
+        var store = new PatchStore(_paths);
+        return new HostListing(_sysfs.Patches(), store.List(), release, store.Leftovers());
     }
 
     /// <summary>The host's live patching state. When a transition is under way, waits up to
@@ -261,12 +325,16 @@ public sealed class LivepatchManager
                 "not root: the patch state and kernel stack of other users' tasks are unreadable, so the tasks not yet switched " +
                 "may be missing and a stalled transition shows as in-transition; run status as root to see them")];
         }
+        var updates = Repository.UpdateRecord.Read(_paths, out var recordWarning);
+        if (recordWarning is not null)
+            notes = [.. notes, recordWarning];
         return new HostStatus(kernel, effective, patches, transition?.Name, blockers, verdict, _sysfs.Supported)
         {
             Diagnostics = notes,
             BootId = LivepatchSysfs.ReadText(_paths.BootId),
             BootSafety = new BootSafety(_paths).Report(),
             Kexec = new Kexec.KexecReboot(_paths).State(),
+            Updates = updates,
         };
     }
 

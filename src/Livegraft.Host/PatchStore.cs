@@ -76,6 +76,13 @@ public sealed class PatchStore
         var dir = Path.Combine(_paths.State, release);
         if (!Directory.Exists(dir))
             return [];
+        // An install killed after writing the new copy but before removing the old one leaves two
+        // copies of a name: the later one is the installed patch (Repair removes the other).
+        return [.. Scan(dir, release).GroupBy(p => p.Name, StringComparer.Ordinal).Select(g => g.MaxBy(p => p.Sequence)!).OrderBy(p => p.Sequence)];
+    }
+
+    private static List<InstalledPatch> Scan(string dir, string release)
+    {
         var patches = new List<InstalledPatch>();
         foreach (var file in Directory.GetFiles(dir, "*.ko"))
         {
@@ -86,7 +93,53 @@ public sealed class PatchStore
             var sha = ReadSidecar(file) ?? "";
             patches.Add(new InstalledPatch(release, fileName[(dash + 1)..^3], seq, file, sha));
         }
-        return patches.OrderBy(p => p.Sequence).ToList();
+        return patches;
+    }
+
+    /// <summary>What an interrupted install or uninstall left in the store: temporary files, checksum
+    /// sidecars without their module, and older copies of a name installed again. <see cref="List()"/>
+    /// already ignores them; the next changing command removes them (<see cref="Repair"/>).</summary>
+    public IReadOnlyList<Diagnostic> Leftovers()
+    {
+        var found = new List<Diagnostic>();
+        if (!Directory.Exists(_paths.State))
+            return found;
+        foreach (var dir in Directory.GetDirectories(_paths.State).Order(StringComparer.Ordinal))
+        {
+            var release = Path.GetFileName(dir);
+            foreach (var temp in Directory.GetFiles(dir, "*.tmp-*"))
+                found.Add(Leftover(temp, "a temporary file of an interrupted write"));
+            foreach (var suffix in new[] { ".sha256", Repository.DetachedSignature.Suffix })
+                foreach (var sidecar in Directory.GetFiles(dir, "*.ko" + suffix))
+                    if (!File.Exists(sidecar[..^suffix.Length]))
+                        found.Add(Leftover(sidecar, $"a {(suffix == ".sha256" ? "checksum" : "signature")} without its module (an interrupted install or uninstall)"));
+            var kept = List(release).Select(p => p.Path).ToHashSet(StringComparer.Ordinal);
+            foreach (var stale in Scan(dir, release).Where(p => !kept.Contains(p.Path)))
+                found.Add(Leftover(stale.Path, $"an older copy of {stale.Name}, installed again (an interrupted install)"));
+        }
+        return found;
+
+        static Diagnostic Leftover(string path, string what) => new(HostErrors.StoreRepaired, Severity.Note, what, path);
+    }
+
+    /// <summary>Removes what <see cref="Leftovers"/> finds; returns a note for each (LG0544). Runs at the
+    /// start of every command that changes the store, under the host lock.</summary>
+    private List<Diagnostic> Repair(Action<string>? progress)
+    {
+        var repaired = new List<Diagnostic>();
+        foreach (var d in Leftovers())
+        {
+            File.Delete(d.File!);
+            if (d.File!.EndsWith(".ko", StringComparison.Ordinal))
+            {
+                File.Delete(d.File + ".sha256");
+                File.Delete(d.File + Repository.DetachedSignature.Suffix);
+            }
+            var note = d with { Message = "removed " + d.Message };
+            repaired.Add(note);
+            progress?.Invoke(note.ToString());
+        }
+        return repaired;
     }
 
     /// <summary>
@@ -95,8 +148,10 @@ public sealed class PatchStore
     /// build of a quarantined patch (boot safety) is refused (LG0657) unless <paramref name="force"/>,
     /// which lifts the quarantine; a different build lifts it too (both reported through <paramref name="progress"/>).
     /// </summary>
-    public InstalledPatch Install(string modulePath, bool force = false, Action<string>? progress = null)
+    public InstalledPatch Install(string modulePath, bool force = false, Action<string>? progress = null, TimeSpan? lockTimeout = null, bool drop = false)
     {
+        // Before anything is read or stored: with trusted keys configured, only a signed patch is kept (docs/fleet.md).
+        var signedBy = Repository.TrustStore.Read(_paths).RequireSigned(modulePath);
         var ko = KernelModuleFile.Read(modulePath);
         if (!ko.HasThisModule || !ko.IsLivepatch)
             throw new LivegraftException(ExitCode.InvalidInput, "LG0502", "not a livepatch module (.modinfo has no livepatch=Y)", modulePath);
@@ -105,6 +160,9 @@ public sealed class PatchStore
         if (release.Contains('/', StringComparison.Ordinal) || release is "." or "..")
             throw new LivegraftException(ExitCode.InvalidInput, "LG0503", $"bad kernel release '{release}' in vermagic", modulePath);
         CheckRoot("install a patch", StoreOwner, modulePath);
+        using var hostLock = HostLock.Acquire(_paths, "install", lockTimeout ?? HostLock.DefaultTimeout, progress);
+        Repair(progress);
+        TestHooks.PauseAt(_paths, "install:locked");
         var safety = new BootSafety(_paths);
         if (safety.Quarantine(release, ko.Name) is { } quarantined)
         {
@@ -116,28 +174,37 @@ public sealed class PatchStore
                 $"quarantine of {ko.Name} lifted ({(force ? "--force" : "a different build")}): load-installed loads it again at the next boot", modulePath).ToString());
         }
         var dir = Path.Combine(_paths.State, release);
-        Directory.CreateDirectory(dir);
+        CreateDirectory(dir);
         var existing = List(release);
+        var dropped = ko.Replace == true ? DroppedBy(ko, existing, modulePath, drop) : [];
         var sequence = existing.Count == 0 ? 1 : existing.Max(p => p.Sequence) + 1;
         var target = Path.Combine(dir, $"{sequence:D4}-{ko.Name}.ko");
         var bytes = File.ReadAllBytes(modulePath);
-        if (Sha256Hash.HashHex(bytes) != ko.Sha256)
+        if (Sha256Hash.HashHex(bytes) != ko.Sha256 || (signedBy is not null && signedBy.Sha256 != ko.Sha256))
             throw new LivegraftException(ExitCode.InvalidInput, "LG0531", "module file changed while it was being installed", modulePath);
-        // Sidecar first: a crash between the two renames leaves a sidecar without module, which List ignores.
+        // Sidecar first: a crash between the two renames leaves a sidecar without module, which List
+        // ignores; one after the module is written leaves two copies, of which List takes the later.
         WriteAtomic(target + ".sha256", Encoding.UTF8.GetBytes($"{ko.Sha256}  {Path.GetFileName(target)}\n"));
+        if (signedBy is not null)
+            WriteAtomic(target + Repository.DetachedSignature.Suffix, Encoding.UTF8.GetBytes(signedBy.SignatureText));
+        TestHooks.PauseAt(_paths, "install:sidecar");
         WriteAtomic(target, bytes);
-        foreach (var old in existing.Where(p => p.Name == ko.Name))
+        TestHooks.PauseAt(_paths, "install:module");
+        foreach (var old in existing.Where(p => p.Name == ko.Name || dropped.Contains(p)))
             Delete(old);
+        TestHooks.PauseAt(_paths, "install:replaced");
         WriteUnit();
         return new InstalledPatch(release, ko.Name, sequence, target, ko.Sha256);
     }
 
     /// <summary>Removes a stored patch from one release, or from all when <paramref name="release"/> is null;
     /// removes the boot unit when nothing is left. Does not unload a running patch.</summary>
-    public IReadOnlyList<InstalledPatch> Uninstall(string name, string? release = null)
+    public IReadOnlyList<InstalledPatch> Uninstall(string name, string? release = null, Action<string>? progress = null, TimeSpan? lockTimeout = null)
     {
         name = KernelModuleFile.NameFromFileName(name); // foo-bar and foo_bar name the same module
         CheckRoot("uninstall a patch", StoreOwner, null);
+        using var hostLock = HostLock.Acquire(_paths, "uninstall", lockTimeout ?? HostLock.DefaultTimeout, progress);
+        Repair(progress);
         var removed = (release is null ? List() : List(release)).Where(p => p.Name == name).ToList();
         if (removed.Count == 0)
             throw new LivegraftException(ExitCode.InvalidInput, "LG0532",
@@ -145,6 +212,7 @@ public sealed class PatchStore
         foreach (var p in removed)
         {
             Delete(p);
+            TestHooks.PauseAt(_paths, "uninstall:deleted");
             new BootSafety(_paths).Lift(p.Release, p.Name);
         }
         if (List().Count == 0)
@@ -175,6 +243,8 @@ public sealed class PatchStore
     {
         // Up front, so a non-root caller is refused even when nothing is installed (each load would refuse anyway).
         CheckRoot("load installed patches", "finit_module(2) needs CAP_SYS_MODULE", null);
+        using var hostLock = HostLock.Acquire(_paths, "load-installed", options.LockTimeout, options.Progress);
+        Repair(options.Progress);
         var kernel = RunningKernel.Read(_paths);
         if (kernel.HasParameter("livegraft.enable=0"))
         {
@@ -186,29 +256,23 @@ public sealed class PatchStore
             options.Progress?.Invoke(d.ToString());
         var installed = List(kernel.Release);
         var quarantines = installed.Select(p => safety.Quarantine(p.Release, p.Name)).ToList();
-        var lastReplace = -1;
+        // A patch is skipped when a later atomic replace patch carries its fixes (it is cumulative over
+        // it, or replaces every function it patches); otherwise it loads, and a later replace that would
+        // drop it is refused by the load's replace check rather than losing its fix silently.
+        var modules = installed.Select(p => TryRead(p.Path)).ToList();
+        var supersededBy = new string?[installed.Count];
         for (var i = 0; i < installed.Count; i++)
-        {
-            if (quarantines[i] is not null)
-                continue; // Not loaded, so it supersedes nothing.
-            try
-            {
-                if (KernelModuleFile.Read(installed[i].Path).Replace == true)
-                    lastReplace = i;
-            }
-            catch (LivegraftException)
-            {
-                // Reported when its turn to load comes.
-            }
-        }
+            for (var j = installed.Count - 1; j > i && supersededBy[i] is null; j--)
+                if (quarantines[j] is null && modules[j] is { Replace: true } later && modules[i] is { } earlier && Carries(later, earlier))
+                    supersededBy[i] = later.Name;
         var results = new List<BootLoadResult>();
         for (var i = 0; i < installed.Count; i++)
         {
             var patch = installed[i];
-            if (i < lastReplace)
+            if (supersededBy[i] is { } by)
             {
                 results.Add(new BootLoadResult(patch, BootAction.Skipped, null,
-                    [new Diagnostic("LG0533", Severity.Note, $"superseded by the atomic replace patch {installed[lastReplace].Name}", patch.Path)]));
+                    [new Diagnostic("LG0533", Severity.Note, $"superseded by the atomic replace patch {by}, which carries its fixes", patch.Path)]));
                 continue;
             }
             if (quarantines[i] is { } q)
@@ -243,6 +307,38 @@ public sealed class PatchStore
             }
         }
         return results;
+    }
+
+    /// <summary>The installed patches an atomic replace patch would drop at the next boot (it does not carry
+    /// their fixes): refused (LG0542, exit 2) unless <paramref name="drop"/>, which uninstalls them.</summary>
+    private static List<InstalledPatch> DroppedBy(KernelModuleFile ko, IReadOnlyList<InstalledPatch> existing, string modulePath, bool drop)
+    {
+        var dropped = existing.Where(p => p.Name != ko.Name && TryRead(p.Path) is { } earlier && !Carries(ko, earlier)).ToList();
+        if (dropped.Count == 0)
+            return dropped;
+        var message = $"{ko.Name} replaces every patch in force, and does not carry the fixes of {string.Join(", ", dropped.Select(p => p.Name))}, installed for {dropped[0].Release}";
+        if (!drop)
+            throw new LivegraftException(ExitCode.InvalidInput, HostErrors.ReplaceWouldDrop,
+                message + "; build it on top of them (--on-top-of) or install it with --drop to uninstall them", modulePath);
+        return dropped;
+    }
+
+    /// <summary>True when <paramref name="later"/> carries every fix of <paramref name="earlier"/>: it is
+    /// cumulative over it, or it replaces every function <paramref name="earlier"/> patches.</summary>
+    internal static bool Carries(KernelModuleFile later, KernelModuleFile earlier) =>
+        later.Supersedes.Contains(earlier.Name, StringComparer.Ordinal)
+        || (earlier.Functions is { } theirs && later.Functions is { } ours && theirs.IsSubsetOf(ours));
+
+    private static KernelModuleFile? TryRead(string path)
+    {
+        try
+        {
+            return KernelModuleFile.Read(path);
+        }
+        catch (LivegraftException)
+        {
+            return null; // reported when its turn to load comes
+        }
     }
 
     /// <summary>The unit file's text (systemd.unit(5), systemd.service(5)).</summary>
@@ -333,8 +429,10 @@ public sealed class PatchStore
 
     private static void Delete(InstalledPatch p)
     {
+        // Module first: a crash in between leaves a sidecar without module, which List ignores.
         File.Delete(p.Path);
         File.Delete(p.Path + ".sha256");
+        File.Delete(p.Path + Repository.DetachedSignature.Suffix);
     }
 
     private static string? ReadSidecar(string file)
@@ -344,25 +442,18 @@ public sealed class PatchStore
         return hash is { Length: 64 } ? hash.ToLowerInvariant() : null;
     }
 
-    /// <summary>Writes to a temp file in the same directory, flushes it to disk, renames it over the
-    /// target and flushes the directory, so that the new file survives a crash right after.</summary>
-    internal static void WriteAtomic(string path, byte[] bytes)
+    /// <summary>Writes atomically and durably (<see cref="HostFiles.WriteAtomic"/>); failures are LG0534.</summary>
+    internal static void WriteAtomic(string path, byte[] bytes) => HostFiles.WriteAtomic(path, bytes, errorId: "LG0534");
+
+    private static void CreateDirectory(string dir)
     {
-        var temp = path + ".tmp-" + Environment.ProcessId;
         try
         {
-            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-            {
-                stream.Write(bytes);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, path, overwrite: true);
-            Native.Libc.FsyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+            Directory.CreateDirectory(dir);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            File.Delete(temp);
-            throw new LivegraftException(ExitCode.HostFailure, "LG0534", "cannot write: " + e.Message, path);
+            throw new LivegraftException(ExitCode.HostFailure, "LG0534", "cannot write: " + e.Message, dir);
         }
     }
 

@@ -31,6 +31,18 @@ public sealed record TransitionOptions
 
     /// <summary>Receives human progress lines (for stderr).</summary>
     public Action<string>? Progress { get; init; }
+
+    /// <summary>How long to wait for another Livegraft operation (the host lock) or a transition
+    /// started outside Livegraft before giving up (LG0540).</summary>
+    public TimeSpan LockTimeout { get; init; } = HostLock.DefaultTimeout;
+
+    /// <summary>Let an atomic replace patch drop fixes in force that it does not carry (LG0543);
+    /// without it such a load is refused (LG0542).</summary>
+    public bool Drop { get; init; }
+
+    /// <summary>Patches whose fixes an atomic replace may drop without <see cref="Drop"/>: those a
+    /// repository update manages, whose index declares the new patch cumulative over them.</summary>
+    public IReadOnlySet<string> MayDrop { get; init; } = new HashSet<string>(StringComparer.Ordinal);
 }
 
 /// <summary>What <c>load</c> did.</summary>
@@ -93,10 +105,16 @@ public sealed record HostStatus(RunningKernel Kernel, string EffectiveVersion, I
 
     /// <summary>kexec facilities and the last kexec reboot.</summary>
     public Kexec.KexecState? Kexec { get; init; }
+
+    /// <summary>What <c>update</c> recorded: repository versions and fixes of the patches, the last check (docs/fleet.md).</summary>
+    public Repository.UpdateRecord Updates { get; init; } = Repository.UpdateRecord.Empty;
 }
 
 /// <summary>What <c>list</c> shows.</summary>
 /// <param name="Loaded">Loaded patches in stack order.</param>
 /// <param name="Installed">Installed patches of every release.</param>
 /// <param name="RunningRelease">The running kernel's release, when known.</param>
-public sealed record HostListing(IReadOnlyList<LoadedPatch> Loaded, IReadOnlyList<InstalledPatch> Installed, string? RunningRelease);
+/// <param name="Leftovers">What an interrupted operation left in the store (the next install, uninstall
+/// or load-installed removes it).</param>
+public sealed record HostListing(IReadOnlyList<LoadedPatch> Loaded, IReadOnlyList<InstalledPatch> Installed, string? RunningRelease,
+    IReadOnlyList<Diagnostic> Leftovers);

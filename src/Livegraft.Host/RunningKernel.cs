@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-
 namespace Livegraft.Host;
 
 /// <summary>One bit of the kernel taint mask, as <c>kernel/panic.c</c>'s <c>taint_flags</c> prints it.</summary>
@@ -85,25 +83,7 @@ public sealed record RunningKernel(string Release, string? BuildId, ulong Tainte
     }
 
     /// <summary>The GNU build id (hex) in a run of ELF notes, as <c>/sys/kernel/notes</c> holds them, or null.</summary>
-    public static string? ParseBuildId(ReadOnlySpan<byte> notes)
-    {
-        // Elf64_Nhdr: namesz, descsz, type (4 bytes each), then name and desc padded to 4 (gABI "Note Section").
-        while (notes.Length >= 12)
-        {
-            var namesz = BinaryPrimitives.ReadUInt32LittleEndian(notes);
-            var descsz = BinaryPrimitives.ReadUInt32LittleEndian(notes[4..]);
-            var type = BinaryPrimitives.ReadUInt32LittleEndian(notes[8..]);
-            var nameLen = (int)((namesz + 3) & ~3u);
-            var descLen = (int)((descsz + 3) & ~3u);
-            if (namesz > 4096 || descsz > 4096 || 12 + nameLen + descLen > notes.Length)
-                return null;
-            var name = notes.Slice(12, (int)namesz);
-            if (type == 3 /* NT_GNU_BUILD_ID */ && name.SequenceEqual("GNU\0"u8))
-                return Convert.ToHexStringLower(notes.Slice(12 + nameLen, (int)descsz));
-            notes = notes[(12 + nameLen + descLen)..];
-        }
-        return null;
-    }
+    public static string? ParseBuildId(ReadOnlySpan<byte> notes) => Livegraft.Elf.ElfNotes.GnuBuildId(notes);
 
     /// <summary>True when the command line has <c>name=value</c> as one word.</summary>
     public bool HasParameter(string nameAndValue) =>

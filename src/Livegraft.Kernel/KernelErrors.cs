@@ -51,4 +51,8 @@ public static class KernelErrors
     public const string HunkOffset = "LG0345";
     /// <summary>Warning: a hunk applied with fuzz (context lines ignored, <c>--fuzz</c>).</summary>
     public const string HunkFuzz = "LG0346";
+    /// <summary>A <c>--on-top-of</c> module is for another release or carries no source patch.</summary>
+    public const string OnTopOfInvalid = "LG0400";
+    /// <summary>The built module cannot be written to the output path (a full disk, permissions).</summary>
+    public const string OutputWriteFailed = "LG0401";
 }

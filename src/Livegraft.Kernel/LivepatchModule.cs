@@ -54,14 +54,28 @@ public sealed record LivepatchModuleRequest(string Name, KernelTarget Target, IR
     /// (Documentation/livepatch/cumulative-patches.rst). Default true.</summary>
     public bool Replace { get; init; } = true;
 
-    /// <summary>SHA-256 of the source patch, recorded as <c>livegraft_patch_sha256</c>.</summary>
+    /// <summary>SHA-256 of the source patch, recorded as <see cref="LivegraftInfo.PatchSha256"/>.</summary>
     public string? PatchSha256 { get; init; }
 
     /// <summary>Symbol namespaces the module imports (<c>MODULE_IMPORT_NS</c>: <c>import_ns=</c> in
     /// <c>.modinfo</c>), for the namespaced exports the patched code uses.</summary>
     public IReadOnlyList<string> ImportNamespaces { get; init; } = [];
 
-    /// <summary>More <c>livegraft_*</c> metadata; keys must be C identifiers.</summary>
+    /// <summary>The source patch itself (the fixes it carries, in order), kept in the module's
+    /// <c>.livegraft.source</c> section so that a later build can be cumulative over it.</summary>
+    public string? Source { get; init; }
+
+    /// <summary>GNU build id of the kernel image the patch was verified against, recorded as
+    /// <see cref="LivegraftInfo.KernelBuildId"/> (the host refuses another build of the release).</summary>
+    public string? KernelBuildId { get; init; }
+
+    /// <summary>Module names of the patches this one is cumulative over (<see cref="LivegraftInfo.Supersedes"/>).</summary>
+    public IReadOnlyList<string> Supersedes { get; init; } = [];
+
+    /// <summary>What the patch fixes, in the builder's words (<see cref="LivegraftInfo.Fixes"/>).</summary>
+    public string? Fixes { get; init; }
+
+    /// <summary>More <c>livegraft.*</c> metadata; keys are C identifiers (the prefix is added).</summary>
     public IReadOnlyDictionary<string, string> ExtraInfo { get; init; } = new Dictionary<string, string>();
 
     /// <summary>What the module checks before klp enables each object (run-pre verification,
@@ -90,14 +104,8 @@ public sealed record BuiltModule(string KoPath, string ModuleName, IReadOnlyDict
 /// </remarks>
 public static class LivepatchModule
 {
-    /// <summary><c>.modinfo</c> key of the Livegraft version.</summary>
-    public const string InfoVersion = "livegraft_version";
-    /// <summary><c>.modinfo</c> key of the source patch's SHA-256.</summary>
-    public const string InfoPatchSha256 = "livegraft_patch_sha256";
-    /// <summary><c>.modinfo</c> key of the kernel release the module is for.</summary>
-    public const string InfoKernel = "livegraft_kernel";
-    /// <summary><c>.modinfo</c> key listing the patched objects.</summary>
-    public const string InfoObjects = "livegraft_objects";
+    /// <summary>The section of the module holding its source patch (<see cref="LivepatchModuleRequest.Source"/>).</summary>
+    public const string SourceSection = ".livegraft.source";
 
     // MODULE_NAME_LEN is 64 - sizeof(unsigned long) = 56, including the NUL.
     private const int ModuleNameMax = 55;
@@ -261,16 +269,25 @@ public static class LivepatchModule
         var info = new List<KeyValuePair<string, string>>
         {
             new("description", "Livegraft live patch " + request.Name),
-            new(InfoVersion, AuthorHeaders.LivegraftVersion),
-            new(InfoKernel, request.Target.Release),
+            new(LivegraftInfo.Version, AuthorHeaders.LivegraftVersion),
+            new(LivegraftInfo.KernelRelease, request.Target.Release),
         };
+        if (request.KernelBuildId is not null)
+            info.Add(new(LivegraftInfo.KernelBuildId, request.KernelBuildId));
         if (request.PatchSha256 is not null)
-            info.Add(new(InfoPatchSha256, request.PatchSha256));
-        info.Add(new(InfoObjects, string.Join(',', request.Objects.Select(o => KlpObjectName(o.Name)))));
+            info.Add(new(LivegraftInfo.PatchSha256, request.PatchSha256));
+        info.Add(new(LivegraftInfo.Objects, string.Join(',', request.Objects.Select(o => KlpObjectName(o.Name)))));
+        info.Add(new(LivegraftInfo.Replace, request.Replace ? "Y" : "N"));
+        info.Add(new(LivegraftInfo.Functions, string.Join(' ', request.Objects.SelectMany(o =>
+            o.Functions.Select(f => $"{KlpObjectName(o.Name)}:{f.OldName},{f.Sympos.ToString(CultureInfo.InvariantCulture)}")))));
+        if (request.Supersedes.Count > 0)
+            info.Add(new(LivegraftInfo.Supersedes, string.Join(',', request.Supersedes)));
+        if (!string.IsNullOrWhiteSpace(request.Fixes))
+            info.Add(new(LivegraftInfo.Fixes, request.Fixes.ReplaceLineEndings(" ").Trim()));
         foreach (var ns in request.ImportNamespaces.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
             info.Add(new("import_ns", ns));
         foreach (var (k, v) in request.ExtraInfo.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-            info.Add(new(k, v));
+            info.Add(new(LivegraftInfo.Prefix + k, v));
         return info;
     }
 }

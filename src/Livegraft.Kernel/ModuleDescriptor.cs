@@ -142,6 +142,8 @@ public static class ModuleDescriptor
             info.Add(0);
         }
         elf.AddSection(new ElfSection(".modinfo", SHT_PROGBITS) { Flags = SHF_ALLOC, Alignment = 1, Data = info.ToArray() });
+        if (request.Source is not null)
+            elf.AddSection(new ElfSection(LivepatchModule.SourceSection, SHT_PROGBITS) { Alignment = 1, Data = Encoding.UTF8.GetBytes(request.Source) });
         elf.AddSection(new ElfSection(".note.GNU-stack", SHT_PROGBITS) { Alignment = 1 });
         // Keep .symtab/.strtab/.shstrtab after the content sections, as assemblers do.
         var tables = elf.Sections.Where(s => s is ElfSymbolTable or ElfStringTable).ToList();

@@ -1,3 +1,4 @@
+using Livegraft.Symbols;
 using Livegraft.Kernel.Build;
 using Livegraft.Verify;
 
@@ -21,7 +22,7 @@ public static class ModuleVerification
 {
     /// <summary>Checks <paramref name="koPath"/>: against the running kernel when <paramref name="running"/>,
     /// else against <paramref name="kernel"/> (an image file or a release; default the module's own
-    /// <c>livegraft_kernel</c> release).</summary>
+    /// <c>livegraft.kernel_release</c>).</summary>
     public static ModuleVerificationReport Check(string koPath, string? kernel, bool running, Action<string>? progress = null)
     {
         var entries = VerifyTable.Read(koPath);
@@ -37,9 +38,9 @@ public static class ModuleVerification
             image = Path.GetFullPath(kernel);
         else
         {
-            var release = kernel ?? (LivepatchModule.ReadInfo(koPath).GetValueOrDefault(LivepatchModule.InfoKernel) is { Count: > 0 } v ? v[0] : null)
+            var release = kernel ?? (LivepatchModule.ReadInfo(koPath).GetValueOrDefault(LivegraftInfo.KernelRelease) is { Count: > 0 } v ? v[0] : null)
                 ?? throw new LivegraftException(ExitCode.InvalidInput, VerifyErrors.NoTable,
-                    $"the module does not record its kernel release ({LivepatchModule.InfoKernel}); pass --kernel", koPath);
+                    $"the module does not record its kernel release ({LivegraftInfo.KernelRelease}); pass --kernel", koPath);
             target = new KernelTarget(release);
             target.EnsureImage(progress);
             image = target.KernelImage;

@@ -49,6 +49,9 @@ public sealed class ImageCode : ITargetCode
     /// <inheritdoc/>
     public SymbolTable Symbols { get; }
 
+    /// <summary>The image's GNU build id (what <c>/sys/kernel/notes</c> of a kernel booted from it says), or null.</summary>
+    public string? BuildId => ElfNotes.GnuBuildId(_elf);
+
     /// <inheritdoc/>
     public TargetFunction? Read(int index, int size)
     {

@@ -47,6 +47,17 @@ public sealed class VmOptions
     /// reboots the guest instead of being reported at once (LG0702), so only benchmarks use it.</summary>
     public bool FirmwareReboot { get; set; }
 
+    /// <summary>Raw disk images attached read-only after <see cref="Disks"/> and the boot disk (QEMU
+    /// <c>readonly=on</c>; several guests may share one). Mount them with <c>mount -o ro</c>.</summary>
+    public IList<string> ReadOnlyDisks { get; } = [];
+
+    /// <summary>When set, the guest gets a network card on QEMU's user network with <c>restrict=on</c> (it cannot
+    /// connect out) and runs an SSH server (dropbear) reachable only at <c>127.0.0.1:SshPort</c> on the host.</summary>
+    public int? SshPort { get; set; }
+
+    /// <summary>Public keys (<c>authorized_keys</c> lines) that may log in as root over <see cref="SshPort"/>.</summary>
+    public IList<string> AuthorizedKeys { get; } = [];
+
     /// <summary>Kernel parameters appended after the defaults.</summary>
     public string? KernelParameters { get; set; }
 

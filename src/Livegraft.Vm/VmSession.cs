@@ -287,7 +287,7 @@ public sealed class VmSession : IDisposable
         var b = InitramfsBuilder.CreateDefault(modules, o.Kernel.Release);
         foreach (var m in o.Modules)
             b.AddModule(m);
-        var disks = o.Disks.Count + (o.BootImages.Count > 0 ? 1 : 0);
+        var disks = o.Disks.Count + (o.BootImages.Count > 0 ? 1 : 0) + o.ReadOnlyDisks.Count;
         if (disks > 0)
         {
             // CONFIG_VIRTIO_PCI=m and CONFIG_VIRTIO_BLK=m: no /dev/vda until both are loaded.
@@ -303,8 +303,11 @@ public sealed class VmSession : IDisposable
         {
             foreach (var t in o.BootImages)
                 b.AddModulesFor(new KernelModules(t.ModulesDirectory));
-            b.AddInitHook("11-boot-disk", $"mkdir -p /boot; mount -t ext4 -o ro /dev/vd{(char)('a' + disks - 1)} /boot\n");
+            // The boot disk comes right after Disks (the read-only disks follow it).
+            b.AddInitHook("11-boot-disk", $"mkdir -p /boot; mount -t ext4 -o ro /dev/vd{(char)('a' + o.Disks.Count)} /boot\n");
         }
+        if (o.SshPort is not null)
+            GuestSsh.Configure(b, o);
         foreach (var f in o.Files)
             b.AddFile(f.HostPath, f.GuestPath, f.Mode);
         foreach (var (guest, host) in o.Executables)
@@ -357,8 +360,11 @@ public sealed class VmSession : IDisposable
             args.Add("-no-reboot");
         if (o.Cpu is not null)
             args.AddRange(["-cpu", o.Cpu]);
-        foreach (var disk in _bootDisk is null ? o.Disks : o.Disks.Append(_bootDisk))
-            args.AddRange(["-drive", $"file={Path.GetFullPath(disk).Replace(",", ",,", StringComparison.Ordinal)},if=virtio,format=raw"]);
+        var writable = _bootDisk is null ? o.Disks : o.Disks.Append(_bootDisk);
+        foreach (var (disk, readOnly) in writable.Select(d => (d, false)).Concat(o.ReadOnlyDisks.Select(d => (d, true))))
+            args.AddRange(["-drive", $"file={Path.GetFullPath(disk).Replace(",", ",,", StringComparison.Ordinal)},if=virtio,format=raw" + (readOnly ? ",readonly=on" : "")]);
+        if (o.SshPort is { } port)
+            args.AddRange(GuestSsh.QemuArguments(port));
         Report($"booting {o.Kernel.Release}");
         var sw = Stopwatch.StartNew();
         var qemu = ProcessRunner.Start(new ProcessSpec(o.Qemu, args) { CLocale = false });

@@ -49,7 +49,7 @@ public class VerificationEndToEndTests
         Assert.Null(report.Verification);
         Assert.True(report.VerifiedAtLoad > 0);
 
-        var options = new VmOptions(KernelTarget.Reference) { LivegraftBinary = NativeLivegraft(), CommandTimeout = TimeSpan.FromSeconds(120) };
+        var options = new VmOptions(KernelTarget.Reference) { LivegraftBinary = NativeBinary.Path, CommandTimeout = TimeSpan.FromSeconds(120) };
         options.Files.Add(new GuestFile(report.ModulePath, "/root/patch.ko"));
         using var vm = VmSession.Start(options);
         Assert.NotEqual(0, vm.Run(c.Check).ExitCode);
@@ -85,20 +85,5 @@ public class VerificationEndToEndTests
         Assert.Equal("", vm.RunChecked("ls /sys/kernel/livepatch").Trim());
         Assert.DoesNotContain(module, vm.RunChecked("cat /proc/modules"), StringComparison.Ordinal);
         Assert.NotEqual(0, vm.Run(c.Check).ExitCode);
-    }
-
-    /// <summary>The NativeAOT binary <c>make test</c> publishes (or <c>$LIVEGRAFT_BIN</c>).</summary>
-    private static string NativeLivegraft()
-    {
-        var bin = Environment.GetEnvironmentVariable("LIVEGRAFT_BIN");
-        if (!string.IsNullOrEmpty(bin))
-            return bin;
-        for (var d = AppContext.BaseDirectory; d is not null; d = Path.GetDirectoryName(d))
-        {
-            var candidate = Path.Combine(d, "artifacts", "livegraft", "livegraft");
-            if (File.Exists(candidate))
-                return candidate;
-        }
-        throw new InvalidOperationException("no NativeAOT livegraft under artifacts/ (run make publish or set LIVEGRAFT_BIN)");
     }
 }

@@ -15,8 +15,10 @@ public class KernelModuleFileTests
         Assert.Equal(BuiltModules.Release, ko.KernelRelease);
         Assert.StartsWith(BuiltModules.Release + " SMP", ko.Vermagic);
         Assert.Equal(BuiltModules.Release, ko.Get("livegraft.kernel_release"));
-        Assert.Equal("0.1.0-test", ko.LivegraftInfo.Single(kv => kv.Key == "tool_version").Value);
-        Assert.Null(ko.Replace);
+        Assert.Equal("0.1.0-test", ko.LivegraftEntries.Single(kv => kv.Key == "tool_version").Value);
+        Assert.False(ko.Replace);
+        Assert.Equal([("vmlinux", "cmdline_proc_show", 0)], ko.Functions!);
+        Assert.Empty(ko.Supersedes);
         Assert.Null(ko.RecordedKernelBuildId);
         Assert.Equal(64, ko.Sha256.Length);
     }

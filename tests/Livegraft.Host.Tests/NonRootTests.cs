@@ -28,28 +28,9 @@ public sealed class NonRootTests : IDisposable
     }
 
     /// <summary>Runs <c>livegraft ARGS --json</c> as the unprivileged user, or as root.</summary>
-    private (int Exit, JsonElement Json, string Stderr) Lg(string args, bool asRoot = false)
-    {
-        const string Err = "/tmp/lg-nonroot.err";
-        var command = $"livegraft {args} --json 2>{Err}";
-        if (!asRoot)
-            command = $"su -s /bin/sh -c '{command}' {HostVm.User}";
-        var r = _host.Vm.Run($"rm -f {Err}; {command}; rc=$?; echo @@ERR@@; cat {Err}; exit $rc");
-        var split = r.Output.Split("@@ERR@@");
-        var stdout = split[0].Trim();
-        var stderr = split.Length > 1 ? split[1].Trim() : "";
-        try
-        {
-            return (r.ExitCode, JsonDocument.Parse(stdout).RootElement.Clone(), stderr);
-        }
-        catch (JsonException e)
-        {
-            Assert.Fail($"livegraft {args}: stdout is not one JSON document ({e.Message}):\n{stdout}\nstderr:\n{stderr}");
-            throw;
-        }
-    }
+    private GuestResult Lg(string args, bool asRoot = false) => _host.Livegraft(args, asUser: !asRoot);
 
-    private string Sh(string command) => _host.Vm.RunChecked(command).Trim();
+    private string Sh(string command) => _host.Sh(command);
 
     /// <summary>Everything a mutating verb could change: the store and unit directory (with sizes),
     /// the livepatch sysfs tree with each patch's state, the loaded modules, /proc/cmdline.</summary>
@@ -58,7 +39,7 @@ public sealed class NonRootTests : IDisposable
         "for d in /sys/kernel/livepatch/*; do [ -d \"$d\" ] && echo \"$d $(cat $d/enabled) $(cat $d/transition)\"; done; echo --; " +
         "cut -d' ' -f1 /proc/modules; echo --; cat /proc/cmdline");
 
-    private static void AssertRefusedAsNotRoot((int Exit, JsonElement Json, string Stderr) r)
+    private static void AssertRefusedAsNotRoot(GuestResult r)
     {
         Assert.True(r.Exit == 3, $"exit {r.Exit}, expected 3\nstdout: {r.Json}\nstderr: {r.Stderr}");
         Assert.False(r.Json.GetProperty("ok").GetBoolean());

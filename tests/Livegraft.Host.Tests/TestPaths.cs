@@ -34,7 +34,12 @@ internal sealed class TempTree : IDisposable
 
     public string Root { get; }
 
-    public HostPaths Paths => new(Path.Combine(Root, "sys"), Path.Combine(Root, "proc"), Path.Combine(Root, "state"), Path.Combine(Root, "units"));
+    public HostPaths Paths => new(Path.Combine(Root, "sys"), Path.Combine(Root, "proc"), Path.Combine(Root, "state"), Path.Combine(Root, "units"))
+    {
+        Keys = Path.Combine(Root, "keys"),
+        Cache = Path.Combine(Root, "cache"),
+        Run = Path.Combine(Root, "run"),
+    };
 
     /// <summary>Writes a file (creating directories) and returns its path.</summary>
     public string Write(string relative, string text)

@@ -4,7 +4,8 @@ namespace Livegraft.Host.Tests;
 
 public class VerifyAndStoreTests
 {
-    private static TempTree Host(string release = BuiltModules.Release, string? buildId = null)
+    /// <summary>A fake host tree: release, command line, an empty livepatch directory, the build id note when given.</summary>
+    internal static TempTree Host(string release = BuiltModules.Release, string? buildId = null)
     {
         var t = new TempTree();
         t.Write("proc/sys/kernel/osrelease", release + "\n");

@@ -56,10 +56,48 @@ public sealed class HostVm : IDisposable
     /// installed, the blocking fixture module released and removed.</summary>
     public void Reset() => Vm.Run("echo 1 > /proc/lg_fixture 2>/dev/null; while pidof livegraft >/dev/null; do sleep 0.2; done; " +
         "livegraft unload --all >/dev/null 2>&1; rmmod lg_fixture 2>/dev/null; " +
-        "for p in lg_sample lg_second lg_replace; do livegraft uninstall $p >/dev/null 2>&1; done; true");
+        "for p in lg_sample lg_second lg_replace; do livegraft uninstall $p >/dev/null 2>&1; done; " +
+        "rm -rf /var/lib/livegraft/*; true");
 
     public void Dispose() => _vm?.Dispose();
+
+    /// <summary>Runs <c>livegraft ARGS --json</c> in the guest (as root, or as <see cref="User"/>) and returns
+    /// its exit code, its one JSON document (default when it printed none) and its stderr.</summary>
+    public GuestResult Livegraft(string args, bool asUser = false)
+    {
+        const string Err = "/tmp/lg.err";
+        var command = $"livegraft {args} --json 2>{Err}";
+        if (asUser)
+            command = $"su -s /bin/sh -c '{command}' {User}";
+        var r = Vm.Run($"rm -f {Err}; {command}; rc=$?; echo @@ERR@@; cat {Err}; exit $rc");
+        var split = r.Output.Split("@@ERR@@");
+        var stdout = split[0].Trim();
+        var stderr = split.Length > 1 ? split[1].Trim() : "";
+        JsonElement json = default;
+        if (stdout.Length > 0)
+        {
+            try
+            {
+                json = JsonDocument.Parse(stdout).RootElement.Clone();
+            }
+            catch (JsonException e)
+            {
+                Assert.Fail($"livegraft {args}: stdout is not one JSON document ({e.Message}):\n{stdout}\nstderr:\n{stderr}");
+            }
+        }
+        return new GuestResult(r.ExitCode, json, stderr);
+    }
+
+    /// <summary>Runs a guest shell command that must succeed; returns its trimmed output.</summary>
+    public string Sh(string command) => Vm.RunChecked(command).Trim();
+
+    /// <summary>Fails unless <paramref name="r"/> ended with <paramref name="expected"/>, showing what it printed.</summary>
+    public static void AssertExit(int expected, GuestResult r) =>
+        Assert.True(r.Exit == expected, $"exit {r.Exit}, expected {expected}\nstdout: {(r.Json.ValueKind == JsonValueKind.Undefined ? "" : r.Json.ToString())}\nstderr: {r.Stderr}");
 }
+
+/// <summary>What one guest <c>livegraft</c> command did.</summary>
+public readonly record struct GuestResult(int Exit, JsonElement Json, string Stderr);
 
 [CollectionDefinition("vm", DisableParallelization = true)]
 public sealed class VmCollection : ICollectionFixture<HostVm>;
@@ -83,32 +121,11 @@ public sealed class VmHostTests : IDisposable
             _host.Reset();
     }
 
-    /// <summary>Runs livegraft with --json; returns the exit code, the parsed document and stderr.</summary>
-    private (int Exit, JsonElement Json, string Stderr) Lg(string args)
-    {
-        var r = _host.Vm.Run($"livegraft {args} --json 2>/tmp/lg.err; rc=$?; echo @@ERR@@; cat /tmp/lg.err; exit $rc");
-        var split = r.Output.Split("@@ERR@@");
-        var stdout = split[0].Trim();
-        var stderr = split.Length > 1 ? split[1].Trim() : "";
-        JsonElement json = default;
-        if (stdout.Length > 0)
-        {
-            try
-            {
-                json = JsonDocument.Parse(stdout).RootElement.Clone();
-            }
-            catch (JsonException e)
-            {
-                Assert.Fail($"livegraft {args}: stdout is not one JSON document ({e.Message}):\n{stdout}\nstderr:\n{stderr}");
-            }
-        }
-        return (r.ExitCode, json, stderr);
-    }
+    private GuestResult Lg(string args) => _host.Livegraft(args);
 
-    private static void AssertExit(int expected, (int Exit, JsonElement Json, string Stderr) r) =>
-        Assert.True(r.Exit == expected, $"exit {r.Exit}, expected {expected}\nstdout: {(r.Json.ValueKind == JsonValueKind.Undefined ? "" : r.Json.ToString())}\nstderr: {r.Stderr}");
+    private static void AssertExit(int expected, GuestResult r) => HostVm.AssertExit(expected, r);
 
-    private string Sh(string command) => _host.Vm.RunChecked(command).Trim();
+    private string Sh(string command) => _host.Sh(command);
 
     private static string[] Names(JsonElement doc) =>
         doc.GetProperty("patches").EnumerateArray().Select(p => p.GetProperty("name").GetString()!).ToArray();
@@ -173,12 +190,22 @@ public sealed class VmHostTests : IDisposable
     }
 
     [Fact]
-    public void ReplacePatchLeavesItselfAlone()
+    public void ReplaceThatWouldDropAFixIsRefusedNamingItThenDropDoesIt()
     {
         AssertExit(0, Lg($"load {Patches}/lg-sample.ko"));
         AssertExit(0, Lg($"load {Patches}/lg-second.ko"));
-        var load = Lg($"load {Patches}/lg-replace.ko");
+        // lg_replace carries cmdline_proc_show (lg_sample's fix) but not lg_second's version_proc_show.
+        var refused = Lg($"load {Patches}/lg-replace.ko");
+        AssertExit(2, refused);
+        var d = Assert.Single(refused.Json.GetProperty("diagnostics").EnumerateArray());
+        Assert.Equal("LG0542", d.GetProperty("id").GetString());
+        Assert.Contains("lg_second's fix of vmlinux:version_proc_show", d.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(["lg_sample", "lg_second"], Names(Lg("list").Json));
+        Assert.Equal("version live patched by lg_second", Sh("cat /proc/version"));
+
+        var load = Lg($"load {Patches}/lg-replace.ko --drop");
         AssertExit(0, load);
+        Assert.Contains(load.Json.GetProperty("diagnostics").EnumerateArray(), x => x.GetProperty("id").GetString() == "LG0543");
         Assert.Equal(["lg_sample", "lg_second"], load.Json.GetProperty("replaced").EnumerateArray().Select(e => e.GetString()).Order());
         Assert.Equal(["lg_replace"], Names(Lg("list").Json));
         Assert.Equal("lg_replace", LoadedModules());

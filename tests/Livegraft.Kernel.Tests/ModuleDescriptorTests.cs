@@ -13,7 +13,7 @@ public class ModuleDescriptorTests
     private static LivepatchModuleRequest Request(params KlpObjectSpec[] objects) => new("fix-cmdline", KernelTarget.Reference, objects) { PatchSha256 = "ab12" };
 
     private static ElfFile Build(LivepatchModuleRequest request) =>
-        ElfFile.Read(ModuleDescriptor.Build(request, [new("livegraft_kernel", request.Target.Release), new("livegraft_patch_sha256", "ab12")]).ToArray(), "desc.o");
+        ElfFile.Read(ModuleDescriptor.Build(request, [new(LivegraftInfo.KernelRelease, request.Target.Release), new(LivegraftInfo.PatchSha256, "ab12")]).ToArray(), "desc.o");
 
     private static ElfSymbol Symbol(ElfFile f, string name) => f.SymbolTable!.Symbols.Single(s => s.Name == name);
 
@@ -55,8 +55,8 @@ public class ModuleDescriptorTests
         Assert.Equal(("__livegraft_new_1", 0L), p[120]);
         Assert.Equal(2UL, System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(d[128..]));
         var info = ModuleInfo.Of(f);
-        Assert.Equal("ab12", info.Get("livegraft_patch_sha256"));
-        Assert.Equal("6.1.0-56-amd64", info.Get("livegraft_kernel"));
+        Assert.Equal("ab12", info.Get(LivegraftInfo.PatchSha256));
+        Assert.Equal("6.1.0-56-amd64", info.Get(LivegraftInfo.KernelRelease));
     }
 
     [Fact]

@@ -33,7 +33,7 @@ internal static class InfoCommand
                 o.WriteLine($"vermagic:  {ko.Vermagic ?? "(none)"}");
                 if (ko.Replace is { } replace)
                     o.WriteLine($"replace:   {(replace ? "yes" : "no")}");
-                foreach (var kv in ko.LivegraftInfo)
+                foreach (var kv in ko.LivegraftEntries)
                     o.WriteLine($"livegraft.{kv.Key}: {kv.Value}");
                 o.WriteLine($"objects:   {(ko.KlpObjects.Count == 0 ? "(none with klp relocations)" : string.Join(", ", ko.KlpObjects))}");
                 foreach (var r in ko.KlpRelocations)

@@ -18,6 +18,8 @@ internal static class ListCommand
             return Cli.Guard(asJson, () =>
             {
                 var listing = new LivepatchManager().List();
+                foreach (var d in listing.Leftovers)
+                    Console.Error.WriteLine(d.ToString());
                 var (loaded, installed, release) = (listing.Loaded, listing.Installed, listing.RunningRelease);
                 if (asJson)
                 {

@@ -12,11 +12,13 @@ internal static class UnloadCommand
         var name = new Argument<string?>("name") { Description = "Patch (module) name.", Arity = ArgumentArity.ZeroOrOne };
         var all = new Option<bool>("--all") { Description = "Unload every live patch, newest first." };
         var timeout = LoadCommand.TimeoutOption("How long to wait for the unpatching transition before re-enabling the patch (default 60s).");
+        var wait = LoadCommand.WaitOption();
         var json = Cli.JsonOption();
         var command = new Command("unload", "Disable a live patch, follow the reverse transition and remove its module.");
         command.Arguments.Add(name);
         command.Options.Add(all);
         command.Options.Add(timeout);
+        command.Options.Add(wait);
         command.Options.Add(json);
         command.SetAction(parse =>
         {
@@ -30,7 +32,7 @@ internal static class UnloadCommand
             }
             return Cli.Guard(asJson, () =>
             {
-                var options = LoadCommand.Options(parse.GetValue(timeout));
+                var options = LoadCommand.Options(parse.GetValue(timeout), parse.GetValue(wait));
                 var manager = new LivepatchManager();
                 // kbuild registers "foo-bar.ko" as foo_bar; accept either spelling.
                 var results = everything ? manager.UnloadAll(options) : [manager.Unload(target!, options)];

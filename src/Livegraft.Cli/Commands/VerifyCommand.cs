@@ -12,7 +12,7 @@ internal static class VerifyCommand
     public static Command Create()
     {
         var module = new Argument<FileInfo>("PATCH.ko") { Description = "A livepatch module built by livegraft." };
-        var kernel = new Option<string?>("--kernel") { Description = "Kernel image (vmlinuz or vmlinux) or release to check against (default: the module's livegraft_kernel release)." };
+        var kernel = new Option<string?>("--kernel") { Description = "Kernel image (vmlinuz or vmlinux) or release to check against (default: the module's livegraft.kernel_release)." };
         var running = new Option<bool>("--running") { Description = "Check against the running kernel (/proc/kallsyms and /proc/kcore; root) instead of an image." };
         var json = Cli.JsonOption();
         var command = new Command("verify", "Check that a patch module's expected code matches a kernel image or the running kernel (run-pre matching).") { module, kernel, running, json };

@@ -28,6 +28,12 @@ public sealed record BuildRequest(string PatchPath, KernelTarget Target)
     public string? ExtraCflags { get; init; }
     /// <summary>Context lines a hunk may ignore at each end (<c>patch -F N</c>); 0 applies exactly.</summary>
     public int Fuzz { get; init; }
+    /// <summary>Earlier patch modules this one is cumulative over: their source patches (kept in each
+    /// module) are applied first, in order, and the module records that it supersedes them, so loading
+    /// it as an atomic replace drops none of their fixes.</summary>
+    public IReadOnlyList<string> OnTopOf { get; init; } = [];
+    /// <summary>What the patch fixes (CVE ids, notes), recorded in the module.</summary>
+    public string? Fixes { get; init; }
 }
 
 /// <summary>The diff of one unit, as the build report shows it.</summary>
@@ -67,7 +73,8 @@ public static class PatchBuilder
 
         var target = request.Target;
         var patchPath = Path.GetFullPath(request.PatchPath);
-        var patch = PatchSet.Parse(patchPath);
+        var (source, supersedes) = CumulativeSource(request, patchPath);
+        var patch = PatchSet.ParseText(source, patchPath);
         patch.Fuzz = request.Fuzz;
         var name = SanitizeName(request.Name ?? Path.GetFileNameWithoutExtension(patchPath));
         var output = Path.GetFullPath(request.OutputPath ?? LivepatchModule.FileStem(name) + ".ko");
@@ -77,7 +84,8 @@ public static class PatchBuilder
         var tree = KernelTree.Ensure(target, progress, cancellationToken);
         Stage("prepare");
 
-        var work = Path.Combine(target.CacheDirectory, "builds", name + "-" + Environment.ProcessId);
+        // Unique per build, not per process: one process may build the same patch twice at once (tests do).
+        var work = Path.Combine(target.CacheDirectory, "builds", $"{name}-{Environment.ProcessId}-{Random.Shared.Next():x8}");
         if (Directory.Exists(work))
             Directory.Delete(work, recursive: true);
         Directory.CreateDirectory(work);
@@ -181,15 +189,17 @@ public static class PatchBuilder
             {
                 ImportNamespaces = [.. reports.SelectMany(r => r.Diff.ImportNamespaces).Distinct(StringComparer.Ordinal)],
                 Replace = request.Replace,
-                PatchSha256 = Sha256Hash.HashFile(patchPath),
+                PatchSha256 = patch.Sha256,
+                Source = source,
+                Supersedes = supersedes,
+                Fixes = request.Fixes,
+                KernelBuildId = request.SymbolsPath is null && CodeOf("vmlinux") is ImageCode image ? image.BuildId : null,
                 Verification = expectations,
             };
             var built = LivepatchModule.Build(moduleRequest, Path.Combine(work, "module"), progress, cancellationToken);
             Stage("module");
 
-            var tmp = output + ".tmp-" + Environment.ProcessId;
-            File.Copy(built.KoPath, tmp, overwrite: true);
-            File.Move(tmp, output, overwrite: true);
+            WriteOutput(built.KoPath, output);
             return new BuildReport(output, built.ModuleName, Sha256Hash.HashFile(output), reports, klpObjects, timings)
             {
                 KlpRelocations = built.KlpRelocations,
@@ -219,6 +229,71 @@ public static class PatchBuilder
                     result.Add(s.Name);
         }
         return result;
+    }
+
+    /// <summary>Copies the module to <paramref name="output"/> through a temporary file renamed into
+    /// place, so a full disk or a kill leaves either the old file or the new one, never half of it.</summary>
+    private static void WriteOutput(string built, string output)
+    {
+        var tmp = output + ".tmp-" + Environment.ProcessId;
+        try
+        {
+            using (var from = File.OpenRead(built))
+            using (var to = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+            {
+                from.CopyTo(to);
+                to.Flush(flushToDisk: true);
+            }
+            File.Move(tmp, output, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            try
+            {
+                File.Delete(tmp);
+            }
+            catch (IOException)
+            {
+                // Nothing more can be done; the message names the path.
+            }
+            throw new LivegraftException(ExitCode.HostFailure, KernelErrors.OutputWriteFailed, $"cannot write the module: {e.Message}", output);
+        }
+    }
+
+    /// <summary>The source to build: the sources of the <see cref="BuildRequest.OnTopOf"/> modules in
+    /// order, then the patch; and the names of the patches it supersedes (theirs included).</summary>
+    private static (string Source, IReadOnlyList<string> Supersedes) CumulativeSource(BuildRequest request, string patchPath)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(patchPath, System.Text.Encoding.Latin1);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.PatchMalformed, $"cannot read patch: {e.Message}", patchPath);
+        }
+        if (request.OnTopOf.Count == 0)
+            return (text, []);
+        var sources = new System.Text.StringBuilder();
+        var supersedes = new List<string>();
+        foreach (var ko in request.OnTopOf)
+        {
+            var elf = ElfFile.Read(ko);
+            var info = ModuleInfo.Of(elf);
+            if (info.Get(LivegraftInfo.KernelRelease) is { } release && release != request.Target.Release)
+                throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.OnTopOfInvalid, $"the patch is for {release}, not {request.Target.Release}", ko);
+            var section = elf.FindSection(LivepatchModule.SourceSection)
+                ?? throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.OnTopOfInvalid,
+                    "the module carries no source patch (built by another tool or an older Livegraft): a cumulative patch cannot include its fixes", ko);
+            var earlier = System.Text.Encoding.Latin1.GetString(section.Data.Span);
+            sources.Append(earlier);
+            if (earlier.Length > 0 && earlier[^1] != '\n')
+                sources.Append('\n');
+            supersedes.Add(info.Get("name") ?? ModuleInfo.NameFromFileName(ko));
+            supersedes.AddRange((info.Get(LivegraftInfo.Supersedes) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries));
+        }
+        return (sources.Append(text).ToString(), [.. supersedes.Distinct(StringComparer.Ordinal)]);
     }
 
     private static List<string> Callbacks(IEnumerable<UnitReport> reports, string kind) =>

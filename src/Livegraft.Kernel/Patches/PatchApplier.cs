@@ -13,26 +13,28 @@ namespace Livegraft.Kernel.Patches;
 public static class PatchApplier
 {
     /// <summary>Computes the result of applying <paramref name="patch"/> to <paramref name="root"/>:
-    /// tree-relative path → new bytes, or null for a file to delete. Writes nothing.</summary>
+    /// tree-relative path → new bytes, or null for a file to delete. Writes nothing. A file the
+    /// patch changes more than once (a cumulative patch: several fixes one after the other) gets
+    /// each change on top of the previous one, in patch order (reversed when un-applying).</summary>
     /// <exception cref="LivegraftException">LG0331 when a hunk does not apply, LG0332 when a file is
     /// missing or already exists.</exception>
     public static IReadOnlyDictionary<string, byte[]?> Compute(PatchSet patch, string root, bool reverse = false)
     {
         var result = new Dictionary<string, byte[]?>(StringComparer.Ordinal);
         patch.ApplyNotes.Clear();
-        foreach (var original in patch.Files)
+        bool Exists(string rel) => result.TryGetValue(rel, out var pending) ? pending is not null : File.Exists(Path.Combine(root, rel));
+        foreach (var original in reverse ? patch.Files.Reverse() : patch.Files)
         {
             var file = reverse ? Reverse(original) : original;
             var display = file.Path;
             string? oldText = null;
             if (file.OldPath is not null)
             {
-                var full = Path.Combine(root, file.OldPath);
-                if (!File.Exists(full))
+                if (!Exists(file.OldPath))
                     throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.PatchFileState, $"{file.OldPath} does not exist in the tree", file.OldPath);
-                oldText = Encoding.Latin1.GetString(File.ReadAllBytes(full));
+                oldText = Encoding.Latin1.GetString(result.TryGetValue(file.OldPath, out var pending) ? pending! : File.ReadAllBytes(Path.Combine(root, file.OldPath)));
             }
-            if (file.NewPath is not null && file.NewPath != file.OldPath && File.Exists(Path.Combine(root, file.NewPath)))
+            if (file.NewPath is not null && file.NewPath != file.OldPath && Exists(file.NewPath))
                 throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.PatchFileState, $"{file.NewPath} already exists in the tree", file.NewPath);
 
             var newText = ApplyHunks(oldText ?? "", file.Hunks, display, patch.Fuzz, patch.ApplyNotes);

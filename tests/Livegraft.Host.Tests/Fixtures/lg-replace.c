@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* A cumulative patch (cumulative-patches.rst): .replace = true, patches cmdline_proc_show only,
- * so loading it over lg_sample and lg_second leaves it alone in force. */
+/* An atomic replace patch (cumulative-patches.rst): .replace = true, patches cmdline_proc_show
+ * only, so loading it over lg_sample and lg_second would undo lg_second's version_proc_show. */
 #include <linux/module.h>
 #include <linux/kernel.h>
 #include <linux/livepatch.h>
@@ -35,7 +35,8 @@ static void livepatch_exit(void)
 {
 }
 
-static const char lg_meta[] __used __section(".modinfo") __aligned(1) = "livegraft.replace=Y";
+static const char lg_meta[] __used __section(".modinfo") __aligned(1) =
+	"livegraft.replace=Y\0livegraft.functions=vmlinux:cmdline_proc_show,0";
 
 module_init(livepatch_init);
 module_exit(livepatch_exit);

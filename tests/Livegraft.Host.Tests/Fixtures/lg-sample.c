@@ -48,6 +48,8 @@ static const char lg_meta[] __used __section(".modinfo") __aligned(1) =
 	"livegraft.patch_sha256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\0"
 	"livegraft.tool_version=0.1.0-test\0"
 	"livegraft.kernel_release=" UTS_RELEASE "\0"
+	"livegraft.replace=N\0"
+	"livegraft.functions=vmlinux:cmdline_proc_show,0\0"
 #ifdef LG_RECORD_BUILD_ID
 	"livegraft.kernel_build_id=00112233445566778899aabbccddeeff00112233\0"
 #endif

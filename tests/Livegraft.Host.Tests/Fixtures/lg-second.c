@@ -33,6 +33,10 @@ static void livepatch_exit(void)
 {
 }
 
+/* What the build records: a stacking patch of one function. */
+static const char lg_meta[] __used __section(".modinfo") __aligned(1) =
+	"livegraft.replace=N\0livegraft.functions=vmlinux:version_proc_show,0";
+
 module_init(livepatch_init);
 module_exit(livepatch_exit);
 MODULE_LICENSE("GPL");

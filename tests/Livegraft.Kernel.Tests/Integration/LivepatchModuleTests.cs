@@ -1,3 +1,4 @@
+using Livegraft.Symbols;
 namespace Livegraft.Kernel.Tests.Integration;
 
 public sealed class LivepatchModuleTests : IDisposable
@@ -53,10 +54,10 @@ public sealed class LivepatchModuleTests : IDisposable
         Assert.Equal(["GPL"], built.Info["license"]);
         Assert.Equal("6.1.0-56-amd64 SMP preempt mod_unload modversions", built.Info["vermagic"][0].Trim());
         Assert.Equal(["livepatch_test_cmdline"], built.Info["name"]);
-        Assert.Equal([new string('a', 64)], built.Info[LivepatchModule.InfoPatchSha256]);
-        Assert.Equal(["6.1.0-56-amd64"], built.Info[LivepatchModule.InfoKernel]);
-        Assert.Equal(["vmlinux"], built.Info[LivepatchModule.InfoObjects]);
-        Assert.NotEmpty(built.Info[LivepatchModule.InfoVersion][0]);
+        Assert.Equal([new string('a', 64)], built.Info[LivegraftInfo.PatchSha256]);
+        Assert.Equal(["6.1.0-56-amd64"], built.Info[LivegraftInfo.KernelRelease]);
+        Assert.Equal(["vmlinux"], built.Info[LivegraftInfo.Objects]);
+        Assert.NotEmpty(built.Info[LivegraftInfo.Version][0]);
         Assert.Equal(["Livegraft live patch test-cmdline"], built.Info["description"]);
         // The vermagic matches a module the distro shipped, not just our computation.
         var shipped = Path.Combine(KernelFixture.Target.ModulesDirectory, "kernel", "fs", "nls", "nls_utf8.ko");
