@@ -131,7 +131,6 @@ internal sealed class Emitter
         _run.Result.Included.Add(o.Name);
         if (!_run.Twins.ContainsKey(o))
             _run.Result.NewObjects.Add(o.Name);
-        // Objects reach their relocations through Map like code does, so they follow the same policy.
         if (src.Type != SHT_NOBITS)
         {
             var relocations = Compare.DataRelocations(_run.Patched, o);

@@ -168,6 +168,11 @@ internal sealed class ReferencePolicy
     /// something in a section the differ skips.</summary>
     private ReferenceDecision Label(ElfSymbol p, string where)
     {
+        if (p.Type is STT_FUNC or STT_OBJECT)
+        {
+            // In a section the differ skips (an ignored section, say): the kernel's when it has one.
+            return _run.Twins.TryGetValue(p, out var twinOf) ? Original(twinOf.Name, twinOf, p, where) : CopyElement(p, "uncompared definition");
+        }
         _origLabels ??= Orig.Symbols.Symbols.Where(s => s.Section is not null && s.Type == STT_NOTYPE && s.Name.Length > 0)
             .GroupBy(s => s.Name, StringComparer.Ordinal).Where(g => g.Count() == 1).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
         if (_origLabels.TryGetValue(p.Name, out var twin) && twin.Section!.Name == p.Section!.Name)
