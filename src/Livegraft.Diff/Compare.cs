@@ -164,19 +164,13 @@ internal sealed class Compare
 
     private bool IsLineOnlyChange(ElfSymbol p, ElfSymbol o, List<ResolvedRelocation> relocations)
     {
-        // Which calls take __LINE__ is read from the code when it has line tables: an immediate
-        // that moved by exactly as much as the line of its call is a line number, whatever the
-        // callee (__btrfs_abort_transaction and every other). Without line tables, the known
-        // takers only.
-        var lines = _patchedLines.Value is { } pl && _origLines.Value is { } ol ? (Patched: pl, Orig: ol) : default;
-        if (lines.Patched is null && !relocations.Any(r => r.Target.Kind == TargetKind.Symbol && LineTakers.Contains(r.Target.Symbol!.Name)))
-            return false;
         var pi = ObjectIndex.Decode(p);
         var oi = ObjectIndex.Decode(o);
         if (pi.Count != oi.Count)
             return false;
         var pb = ObjectIndex.Bytes(p);
         var ob = ObjectIndex.Bytes(o);
+        var candidates = new List<(Instruction Patched, Instruction Orig)>();
         for (var i = 0; i < pi.Count; i++)
         {
             var a = pi[i];
@@ -186,24 +180,27 @@ internal sealed class Compare
             var start = (int)(a.IP - p.Value);
             if (pb.Slice(start, a.Length).SequenceEqual(ob.Slice(start, b.Length)))
                 continue;
-            // Only `mov $imm, %reg` (the line argument) may differ, in its immediate.
+            // Only `mov $imm, %reg` into an argument register may differ, in its immediate, with a
+            // call after it: the line argument of that call.
             if (a.Code != b.Code || a.Code is not (Code.Mov_r32_imm32 or Code.Mov_rm32_imm32 or Code.Mov_r64_imm64 or Code.Mov_rm64_imm32 or Code.Mov_r16_imm16))
                 return false;
-            if (a.Op0Kind != OpKind.Register || a.Op0Register != b.Op0Register)
+            if (a.Op0Kind != OpKind.Register || a.Op0Register != b.Op0Register || !IsArgumentRegister(a.Op0Register) || NextCall(relocations, a.NextIP) is null)
                 return false;
-            if (lines.Patched is not null)
-            {
-                if (!MovedWithItsLine(lines.Patched, lines.Orig!, p, o, a, b, relocations))
-                    return false;
-                continue;
-            }
-            // ...and only when it is an argument of the next call, which must take __LINE__
-            // (kpatch's rule): a constant elsewhere in a function that also calls printk is a real change.
-            if (!NextCallTakesLine(relocations, a.NextIP))
-                return false;
+            candidates.Add((a, b));
         }
-        return true;
+        // Which calls take __LINE__ is read from the code when it has line tables (read only now,
+        // for the rare function that gets this far): an immediate that moved by exactly as much as
+        // its statement's line is a line number, whatever the callee. Without line tables, the
+        // known takers only (kpatch's rule): a constant elsewhere in a function that also calls
+        // printk is a real change.
+        if (_patchedLines.Value is { } pl && _origLines.Value is { } ol)
+            return candidates.TrueForAll(c => MovedWithItsLine(pl, ol, p, o, c.Patched, c.Orig));
+        return candidates.TrueForAll(c => NextCallTakesLine(relocations, c.Patched.NextIP));
     }
+
+    /// <summary>The registers of the first six integer arguments (x86-64 psABI), any width.</summary>
+    private static bool IsArgumentRegister(Register r) =>
+        r.GetFullRegister() is Register.RDI or Register.RSI or Register.RDX or Register.RCX or Register.R8 or Register.R9;
 
     /// <summary>True when the immediates of <paramref name="a"/> (patched) and <paramref name="b"/>
     /// (original), an argument of a call, are each within a few lines of the source line of their
@@ -211,10 +208,8 @@ internal sealed class Compare
     /// moved by exactly as much as that line did. Derived from the code, so any callee counts
     /// (<c>__btrfs_abort_transaction</c>, ext4's <c>__ext4_journal_start_sb</c> behind an inline
     /// helper), and a constant that changed where no line moved is a change.</summary>
-    private static bool MovedWithItsLine(LineTable patchedLines, LineTable origLines, ElfSymbol p, ElfSymbol o, Instruction a, Instruction b, List<ResolvedRelocation> relocations)
+    private static bool MovedWithItsLine(LineTable patchedLines, LineTable origLines, ElfSymbol p, ElfSymbol o, Instruction a, Instruction b)
     {
-        if (NextCall(relocations, a.NextIP) is null)
-            return false;
         var pl = patchedLines.OwnLineAt(p.Section!, p.Value, p.Value + p.Size, a.IP);
         var ol = origLines.OwnLineAt(o.Section!, o.Value, o.Value + o.Size, b.IP);
         if (pl is not { } pline || ol is not { } oline || pline == oline)

@@ -13,34 +13,55 @@ namespace Livegraft.Diff;
 /// </summary>
 internal sealed class LineTable
 {
-    private readonly Dictionary<ElfSection, List<(ulong Offset, int Line, int File)>> _rows = new(ReferenceEqualityComparer.Instance);
+    private readonly ReadOnlyMemory<byte> _data;
+    private readonly List<Unit> _units = [];
+    private readonly Dictionary<ElfSection, List<(Unit Unit, int Start)>> _sequences = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<ulong, ElfRelocation> _addresses = [];
+    private readonly Dictionary<ElfSection, (ulong Offset, int Line, int File)[]> _rows = new(ReferenceEqualityComparer.Instance);
 
-    /// <summary>The table of <paramref name="file"/>, or null when it has no usable line program.</summary>
+    /// <summary>One line-program header: what decoding its sequences needs.</summary>
+    private readonly record struct Unit(int ProgramStart, int End, byte MinInst, sbyte LineBase, byte LineRange, byte OpcodeBase, byte[] ArgCounts);
+
+    private LineTable(ReadOnlyMemory<byte> data) => _data = data;
+
+    /// <summary>The table of <paramref name="file"/>, or null when it has no usable line program.
+    /// Here the programs are only walked to find where each sequence starts and which section its
+    /// <c>DW_LNE_set_address</c> relocation points at; a section's rows are decoded when first
+    /// asked for (a unit's line table can hold hundreds of thousands of rows).</summary>
     public static LineTable? Read(ElfFile file)
     {
         var section = file.FindSection(".debug_line");
         if (section is null || section.Size == 0)
             return null;
-        var relocations = new Dictionary<ulong, ElfRelocation>();
-        foreach (var rs in file.RelocationsFor(section))
-            foreach (var r in rs.Relocations)
-                relocations[r.Offset] = r;
-        var table = new LineTable();
+        var table = new LineTable(section.Data);
         try
         {
-            table.Parse(section.Data.Span, relocations);
+            table.ReadUnits();
         }
         catch (ArgumentOutOfRangeException)
         {
             return null; // truncated or not DWARF as we know it: fall back to the callee list
         }
+        if (table._units.Count == 0)
+            return null;
+        foreach (var rs in file.RelocationsFor(section))
+            foreach (var r in rs.Relocations)
+                if (r.Type == R_X86_64_64 && r.Symbol?.Section is not null)
+                    table._addresses[r.Offset] = r;
+        try
+        {
+            foreach (var unit in table._units)
+                table.Run(unit, unit.ProgramStart, null, null);
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            return null;
+        }
         catch (IndexOutOfRangeException)
         {
             return null;
         }
-        foreach (var rows in table._rows.Values)
-            rows.Sort((x, y) => x.Offset.CompareTo(y.Offset));
-        return table._rows.Count > 0 ? table : null;
+        return table;
     }
 
     /// <summary>The line of the last row at or before <paramref name="offset"/>, within the function
@@ -49,8 +70,7 @@ internal sealed class LineTable
     /// rows in other files); null when there is none.</summary>
     public int? OwnLineAt(ElfSection section, ulong start, ulong end, ulong offset)
     {
-        if (!_rows.TryGetValue(section, out var rows))
-            return null;
+        var rows = RowsOf(section);
         int? file = null;
         int? line = null;
         foreach (var (at, l, f) in rows)
@@ -66,8 +86,33 @@ internal sealed class LineTable
         return line;
     }
 
-    private void Parse(ReadOnlySpan<byte> data, Dictionary<ulong, ElfRelocation> relocations)
+    private (ulong Offset, int Line, int File)[] RowsOf(ElfSection section)
     {
+        if (_rows.TryGetValue(section, out var cached))
+            return cached;
+        var rows = new List<(ulong Offset, int Line, int File)>();
+        foreach (var (unit, start) in _sequences.GetValueOrDefault(section) ?? [])
+        {
+            try
+            {
+                Run(unit, start, section, rows);
+            }
+            catch (ArgumentOutOfRangeException)
+            {
+                // a truncated sequence: keep what was decoded
+            }
+            catch (IndexOutOfRangeException)
+            {
+            }
+        }
+        var result = rows.ToArray();
+        Array.Sort(result, (x, y) => x.Offset.CompareTo(y.Offset));
+        return _rows[section] = result;
+    }
+
+    private void ReadUnits()
+    {
+        var data = _data.Span;
         var pos = 0;
         while (pos + 4 <= data.Length)
         {
@@ -97,35 +142,35 @@ internal sealed class LineTable
             var lineBase = (sbyte)data[pos++];
             var lineRange = data[pos++];
             var opcodeBase = data[pos++];
-            var argCounts = data.Slice(pos, opcodeBase - 1).ToArray();
-            RunProgram(data[..end], program, minInst, lineBase, lineRange, opcodeBase, argCounts, relocations);
+            _units.Add(new Unit(program, end, minInst, lineBase, lineRange, opcodeBase, data.Slice(pos, opcodeBase - 1).ToArray()));
             pos = end;
         }
     }
 
-    private void RunProgram(ReadOnlySpan<byte> data, int pos, byte minInst, sbyte lineBase, byte lineRange, byte opcodeBase, byte[] argCounts,
-        Dictionary<ulong, ElfRelocation> relocations)
+    /// <summary>Runs the line program of <paramref name="u"/> from <paramref name="pos"/>. With
+    /// <paramref name="rows"/> null it walks the whole program and records where each sequence of
+    /// each section starts; otherwise it decodes the one sequence starting there into rows.</summary>
+    private void Run(Unit u, int pos, ElfSection? only, List<(ulong Offset, int Line, int File)>? rows)
     {
+        var data = _data.Span[..u.End];
         ElfSection? section = null;
         ulong address = 0;
         var line = 1;
         var file = 1;
+        var start = pos;
         void Row()
         {
-            if (section is null)
-                return;
-            if (!_rows.TryGetValue(section, out var rows))
-                _rows[section] = rows = [];
-            rows.Add((address, line, file));
+            if (rows is not null && section is not null && ReferenceEquals(section, only))
+                rows.Add((address, line, file));
         }
         while (pos < data.Length)
         {
             var op = data[pos++];
-            if (op >= opcodeBase)
+            if (op >= u.OpcodeBase)
             {
-                var adjusted = op - opcodeBase;
-                address += (ulong)(adjusted / lineRange * minInst);
-                line += lineBase + adjusted % lineRange;
+                var adjusted = op - u.OpcodeBase;
+                address += (ulong)(adjusted / u.LineRange * u.MinInst);
+                line += u.LineBase + adjusted % u.LineRange;
                 Row();
                 continue;
             }
@@ -138,22 +183,24 @@ internal sealed class LineTable
                     if (sub == 1) // DW_LNE_end_sequence
                     {
                         Row();
+                        if (rows is not null)
+                            return;
                         section = null;
                         address = 0;
                         line = 1;
                         file = 1;
+                        start = next;
                     }
-                    else if (sub == 2) // DW_LNE_set_address
+                    else if (sub == 2) // DW_LNE_set_address: relocated against the sequence's section
                     {
-                        var field = (ulong)(pos + 1);
-                        if (relocations.TryGetValue(field, out var r) && r.Symbol?.Section is { } target && r.Type == R_X86_64_64)
+                        section = _addresses.TryGetValue((ulong)(pos + 1), out var r) ? r.Symbol!.Section : null;
+                        address = r is null ? 0 : (ulong)((long)(r.Symbol!.IsSectionSymbol ? 0 : r.Symbol.Value) + r.Addend);
+                        if (rows is null && section is not null)
                         {
-                            section = target;
-                            address = (ulong)((long)(r.Symbol.IsSectionSymbol ? 0 : r.Symbol.Value) + r.Addend);
-                        }
-                        else
-                        {
-                            section = null;
+                            if (!_sequences.TryGetValue(section, out var list))
+                                _sequences[section] = list = [];
+                            if (list.Count == 0 || list[^1].Start != start)
+                                list.Add((u, start));
                         }
                     }
                     pos = next;
@@ -162,7 +209,7 @@ internal sealed class LineTable
                     Row();
                     break;
                 case 2: // DW_LNS_advance_pc
-                    address += Uleb(data, ref pos) * minInst;
+                    address += Uleb(data, ref pos) * u.MinInst;
                     break;
                 case 3: // DW_LNS_advance_line
                     line += (int)Sleb(data, ref pos);
@@ -171,14 +218,14 @@ internal sealed class LineTable
                     file = (int)Uleb(data, ref pos);
                     break;
                 case 8: // DW_LNS_const_add_pc
-                    address += (ulong)((255 - opcodeBase) / lineRange * minInst);
+                    address += (ulong)((255 - u.OpcodeBase) / u.LineRange * u.MinInst);
                     break;
                 case 9: // DW_LNS_fixed_advance_pc
                     address += BinaryPrimitives.ReadUInt16LittleEndian(data[pos..]);
                     pos += 2;
                     break;
-                default: // standard opcodes with ULEB arguments (set_file, set_column, set_isa, ...)
-                    for (var i = 0; i < argCounts[op - 1]; i++)
+                default: // standard opcodes with ULEB arguments (set_column, set_isa, ...)
+                    for (var i = 0; i < u.ArgCounts[op - 1]; i++)
                         Uleb(data, ref pos);
                     break;
             }
