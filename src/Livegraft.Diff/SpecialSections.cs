@@ -32,8 +32,9 @@ public sealed record SpecialSectionSizes
     public int StaticCallKeyOffset { get; init; } = 4;
     /// <summary>sizeof(struct orc_entry).</summary>
     public int OrcEntry { get; init; } = 6;
-    /// <summary>sizeof(struct pi_entry) (<c>.printk_index</c>, dropped from patches); 0 when the config has no printk index.</summary>
-    public int PrintkIndexEntry { get; init; } = 32;
+    /// <summary>sizeof(struct pi_entry) (<c>.printk_index</c>, which the differ drops: checked only
+    /// for the section's consistency); 0 when the config has no printk index.</summary>
+    public int PrintkIndexEntry { get; init; } = 48;
 }
 
 /// <summary>How many code bytes at an entry's anchor the kernel rewrites at boot or module load.</summary>
@@ -59,7 +60,13 @@ public enum SiteLength
 /// <param name="Site">The fixed length, or the offset of the length field.</param>
 /// <param name="Regenerated">The differ rebuilds the section from the included functions instead of filtering it.</param>
 public sealed record SpecialSection(string Name, int EntrySize, int AnchorOffset, int KeyOffset = -1,
-    SiteLength SiteKind = SiteLength.None, int Site = 0, bool Regenerated = false);
+    SiteLength SiteKind = SiteLength.None, int Site = 0, bool Regenerated = false)
+{
+    /// <summary>The shortest last entry accepted: older kernels do not pad the last
+    /// <c>.parainstructions</c> entry, which must still hold its length field; every other
+    /// section's entries are whole.</summary>
+    public int MinimumEntry => Name == ".parainstructions" ? Site + 1 : EntrySize;
+}
 
 /// <summary>The x86-64 special sections: those filtered per function (keeping only entries of
 /// included functions), those regenerated, and those dropped.</summary>

@@ -45,6 +45,10 @@ public static class KernelErrors
     public const string CatalogFailed = "LG0342";
     /// <summary>A module the patch targets is not in the release's image package.</summary>
     public const string ModuleNotShipped = "LG0344";
+    /// <summary>Note: a hunk applied at an offset from the line its header names.</summary>
+    public const string HunkOffset = "LG0345";
+    /// <summary>Warning: a hunk applied with fuzz (context lines ignored, <c>--fuzz</c>).</summary>
+    public const string HunkFuzz = "LG0346";
     /// <summary>A <c>--on-top-of</c> module is for another release or carries no source patch.</summary>
     public const string OnTopOfInvalid = "LG0400";
     /// <summary>The built module cannot be written to the output path (a full disk, permissions).</summary>
@@ -64,8 +68,6 @@ public static class KernelErrors
     public const string CompilerRevision = "LG0375";
     /// <summary>The target feature probe did not compile against the tree, or lacks a value.</summary>
     public const string ProbeFailed = "LG0376";
-    /// <summary><c>livegraft diff --sizes</c> is malformed (unknown name, not a number).</summary>
-    public const string SizesInvalid = "LG0377";
     /// <summary>kbuild's command file for an object holds no command line in the target's format.</summary>
     public const string CmdFileUnreadable = "LG0378";
     /// <summary>Preparing the tree changed options of the kernel's config (a build tool differs or is missing).</summary>

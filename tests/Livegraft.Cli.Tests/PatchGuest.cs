@@ -6,7 +6,7 @@ namespace Livegraft.Cli.Tests;
 
 /// <summary>
 /// One QEMU guest of one kernel, shared by every case of a test class and booted when the first
-/// case needs it: the modules the cases name (<c>module=</c>) are in its initramfs, each case copies
+/// case needs it: the modules the cases name (<c>module=</c>, <c>needs=</c>) are in its initramfs, each case copies
 /// its livepatch module in over the serial line, and <see cref="Reset"/> puts the guest back into a
 /// clean state between cases (no live patch, no case module, an empty kernel log), rebooting it when
 /// that fails.
@@ -52,7 +52,7 @@ public abstract class PatchGuest : IDisposable
     {
         Target.EnsureImage(Console.Error.WriteLine);
         var options = new VmOptions(Target) { CommandTimeout = TimeSpan.FromSeconds(120), LivegraftBinary = NativeBinary.Path };
-        foreach (var module in PatchCase.All().Select(c => c.Module).OfType<string>().Distinct(StringComparer.Ordinal))
+        foreach (var module in PatchCase.All().SelectMany(c => c.Needs.Prepend(c.Module)).OfType<string>().Distinct(StringComparer.Ordinal))
             options.Modules.Add(module);
         var vm = VmSession.Start(options, Console.Error.WriteLine);
         vm.RunChecked(PatchTrial.GuestHelpers.Replace("\r", "", StringComparison.Ordinal) + "\ntype lp_load >/dev/null");
@@ -72,7 +72,7 @@ public abstract class PatchGuest : IDisposable
         return guestPath;
     }
 
-    /// <summary>Disables and unloads every live patch, unloads <paramref name="module"/> and clears
+    /// <summary>Disables and unloads every live patch, unmounts the filesystems of <paramref name="module"/>, unloads it and clears
     /// the kernel log; reboots the guest if any of that fails.</summary>
     public void Reset(string? module)
     {
@@ -81,7 +81,7 @@ public abstract class PatchGuest : IDisposable
             for p in /sys/kernel/livepatch/*; do [ -d "$p" ] && lp_unload "$(basename "$p")"; done
             [ -z "$(ls /sys/kernel/livepatch)" ] || exit 1
             grep -q '^livepatch_' /proc/modules && exit 1
-            """ + (module is null ? "" : $"\numount /proc/sys/fs/binfmt_misc 2>/dev/null; ! grep -q '^{module} ' /proc/modules || rmmod {module}")
+            """ + (module is null ? "" : $"\numount /proc/sys/fs/binfmt_misc 2>/dev/null; grep ' {module} ' /proc/mounts | cut -d' ' -f2 | while read -r m; do umount \"$m\"; done; ! grep -q '^{module} ' /proc/modules || rmmod {module}")
             + "\ndmesg -c >/dev/null";
         var r = Vm.Run(script);
         if (r.ExitCode != 0 || r.TimedOut)

@@ -22,6 +22,9 @@ public abstract class PatchesEndToEndTests(PatchGuest guest)
     /// <summary>The functions the build reports changed (over all units) are exactly the expected ones.</summary>
     private static void AssertChanged(PatchCase c, BuildReport report)
     {
+        var notes = report.Units.SelectMany(u => u.Diff.Notes).Select(n => n.Id).ToHashSet(StringComparer.Ordinal);
+        foreach (var id in c.Notes)
+            Assert.True(notes.Contains(id), $"{c.Patch}: the build reported no {id} (notes: {string.Join(' ', notes)})");
         if (c.Changed is null)
             return;
         var changed = report.Units.SelectMany(u => u.Diff.ChangedFunctions).Distinct().Order(StringComparer.Ordinal).ToList();
@@ -82,7 +85,7 @@ public abstract class PatchesEndToEndTests(PatchGuest guest)
             vm.RunChecked($"{GuestHelpers}\nlp_unload {name}");
             AssertCheck(vm, c, expected: false, $"after unloading{Label(scenario)}");
             if (scenario == "module-first")
-                vm.RunChecked($"umount /proc/sys/fs/binfmt_misc 2>/dev/null; rmmod {c.Module}");
+                vm.RunChecked($"for m in $(awk '$3 == \"{c.Module}\" {{ print $2 }}' /proc/mounts); do umount $m; done; rmmod {c.Module}");
         }
         var dmesg = vm.Run("dmesg").Output;
         Assert.DoesNotContain("BUG:", dmesg, StringComparison.Ordinal);

@@ -79,7 +79,7 @@ public sealed class TargetFeaturesUnitTests : IDisposable
     public void BadSizesAreAUsageError(string text)
     {
         var e = Assert.Throws<LivegraftException>(() => SizesOverride.Parse(text));
-        Assert.Equal(KernelErrors.SizesInvalid, e.Diagnostics[0].Id);
+        Assert.Equal(DiffErrors.SizesSyntax, e.Diagnostics[0].Id);
         Assert.Equal(ExitCode.Usage, e.ExitCode);
     }
 

@@ -21,8 +21,10 @@ internal static class BuildCommand
         var onTopOf = new Option<FileInfo[]>("--on-top-of") { Description = "An earlier patch module (repeatable) this one is cumulative over: its fixes are built in, and loading this one as an atomic replace keeps them." };
         var fixes = new Option<string?>("--fixes") { Description = "What the patch fixes (CVE ids, notes), recorded in the module." };
         var kcflags = new Option<string?>("--kcflags") { Description = "Extra compiler flags the target kernel was built with (KCFLAGS); verification checks they match." };
+        var fuzz = new Option<int>("--fuzz") { Description = "Let a hunk ignore up to N context lines at each end, as patch -F N (default 0: exact); each hunk that needed it is reported." };
+        fuzz.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 0 or > 3) r.AddError("--fuzz must be 0 to 3"); });
         var json = Cli.JsonOption();
-        var command = new Command("build", "Build a livepatch module from a kernel fix.") { patch, kernel, source, config, kcflags, symbols, name, noReplace, output, skipVerification, onTopOf, fixes, json };
+        var command = new Command("build", "Build a livepatch module from a kernel fix.") { patch, kernel, source, config, kcflags, symbols, name, noReplace, output, skipVerification, onTopOf, fixes, fuzz, json };
         command.SetAction(parse => Cli.Guard(parse.GetValue(json), () =>
         {
             var progress = Progress.ForStderr();
@@ -41,6 +43,7 @@ internal static class BuildCommand
                 SkipVerification = parse.GetValue(skipVerification),
                 OnTopOf = [.. (parse.GetValue(onTopOf) ?? []).Select(f => f.FullName)],
                 Fixes = parse.GetValue(fixes),
+                Fuzz = parse.GetValue(fuzz),
             };
             var report = PatchBuilder.Build(request, progress.Report);
             progress.Done();

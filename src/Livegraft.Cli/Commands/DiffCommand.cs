@@ -16,7 +16,7 @@ internal static class DiffCommand
         var symvers = new Option<FileInfo?>("--symvers") { Description = "Module.symvers of the target kernel (which symbols are exported)." };
         var output = new Option<FileInfo?>("--output", "-o") { Description = "Where to write the output object." };
         var kernel = new Option<string>("--kernel") { Description = "Target kernel release whose special-section layouts apply (read from its prepared tree).", DefaultValueFactory = _ => KernelTarget.ReferenceRelease };
-        var sizes = new Option<string?>("--sizes") { Description = "Special-section sizes by hand, e.g. alt=14,alt-len=12,bug=12 (names: " + string.Join(", ", Livegraft.Kernel.Features.SizesOverride.Names.Select(n => n.Name)) + "); all of them: no tree is read." };
+        var sizes = new Option<string?>("--sizes") { Description = "Special-section sizes by hand, e.g. alt=14,alt-len=12,bug=12 (names: " + string.Join(", ", SizesOverride.Names.Select(n => n.Name)) + "); all of them: no tree is read." };
         var json = Cli.JsonOption();
         var command = new Command("diff", "Compare a unit compiled before and after a fix and emit the livepatch object.")
         {
@@ -61,6 +61,8 @@ internal static class DiffCommand
             Console.WriteLine($"included: {i}");
         foreach (var f in r.Functions)
             Console.WriteLine($"klp_func: {f.OldName},{f.Sympos} -> {f.NewSymbol}");
+        foreach (var ns in r.ImportNamespaces)
+            Console.WriteLine($"import namespace: {ns}");
         foreach (var (kind, list) in r.Callbacks)
             foreach (var c in list)
                 Console.WriteLine($"callback {kind}: {c}");

@@ -46,6 +46,7 @@ public static class BuildJson
             w.WriteEndObject();
         }
         w.WriteEndArray();
+        Json.WriteDiagnostics(w, report.PatchNotes, "patchNotes");
         w.WriteStartObject("timings");
         foreach (var (stage, time) in report.Timings)
             w.WriteNumber(stage, Math.Round(time.TotalSeconds, 3));

@@ -26,6 +26,8 @@ public sealed record BuildRequest(string PatchPath, KernelTarget Target)
     /// <summary>Compiler flags added to every unit compile (<c>KCFLAGS</c>), for a target kernel
     /// that was built with flags its config does not imply. Verification proves whether they match.</summary>
     public string? ExtraCflags { get; init; }
+    /// <summary>Context lines a hunk may ignore at each end (<c>patch -F N</c>); 0 applies exactly.</summary>
+    public int Fuzz { get; init; }
     /// <summary>Earlier patch modules this one is cumulative over: their source patches (kept in each
     /// module) are applied first, in order, and the module records that it supersedes them, so loading
     /// it as an atomic replace drops none of their fixes.</summary>
@@ -50,6 +52,8 @@ public sealed record BuildReport(string ModulePath, string ModuleName, string Sh
     /// <summary>What the tree was prepared from: <c>package=version</c> (the release's own source)
     /// or the <c>--source</c> given.</summary>
     public string Source { get; init; } = "";
+    /// <summary>Hunks that applied at an offset or with fuzz (LG0345, LG0346).</summary>
+    public IReadOnlyList<Diagnostic> PatchNotes { get; init; } = [];
 }
 
 /// <summary>
@@ -74,6 +78,7 @@ public static class PatchBuilder
         var patchPath = Path.GetFullPath(request.PatchPath);
         var (source, supersedes) = CumulativeSource(request, patchPath);
         var patch = PatchSet.ParseText(source, patchPath);
+        patch.Fuzz = request.Fuzz;
         var name = SanitizeName(request.Name ?? Path.GetFileNameWithoutExtension(patchPath));
         var output = Path.GetFullPath(request.OutputPath ?? LivepatchModule.FileStem(name) + ".ko");
 
@@ -116,6 +121,8 @@ public static class PatchBuilder
             var reports = new List<UnitReport>();
             var refusals = new List<Diagnostic>();
             var index = 0;
+            var objects = units.Select(u => (Orig: ElfFile.Read(u.OrigObject), Patched: ElfFile.Read(u.PatchedObject))).ToList();
+            var moduleDefines = NewGlobals(objects);
             foreach (var unit in units)
             {
                 progress?.Invoke($"diffing {unit.Path}");
@@ -126,8 +133,10 @@ public static class PatchBuilder
                     Sizes = sizes,
                     OrigName = unit.Path,
                     PatchedName = unit.Path,
+                    ModuleDefines = moduleDefines,
                 };
-                var result = Differ.Run(ElfFile.Read(unit.OrigObject), ElfFile.Read(unit.PatchedObject), options);
+                var result = Differ.Run(objects[index].Orig, objects[index].Patched, options);
+                objects[index] = default; // one unit's objects at a time stay in memory
                 reports.Add(new UnitReport(unit.Path, unit.Parent, result));
                 refusals.AddRange(result.Refusals);
                 if (result.Output is not null)
@@ -168,7 +177,7 @@ public static class PatchBuilder
                 verification.ThrowIfFailed(patchPath);
             }
 
-            var objects = reports.Where(r => !r.Diff.NothingChanged).GroupBy(r => r.Parent, StringComparer.Ordinal)
+            var klpObjects = reports.Where(r => !r.Diff.NothingChanged).GroupBy(r => r.Parent, StringComparer.Ordinal)
                 .OrderBy(g => g.Key == "vmlinux" ? "" : g.Key, StringComparer.Ordinal)
                 .Select(g => new KlpObjectSpec(
                     g.Key,
@@ -179,8 +188,9 @@ public static class PatchBuilder
                 })
                 .ToList();
             // Load-time verification: each object's pre_patch callback checks the running code first.
-            var moduleRequest = new LivepatchModuleRequest(name, target, objects)
+            var moduleRequest = new LivepatchModuleRequest(name, target, klpObjects)
             {
+                ImportNamespaces = [.. reports.SelectMany(r => r.Diff.ImportNamespaces).Distinct(StringComparer.Ordinal)],
                 Replace = request.Replace,
                 PatchSha256 = patch.Sha256,
                 Source = source,
@@ -193,12 +203,13 @@ public static class PatchBuilder
             Stage("module");
 
             WriteOutput(built.KoPath, output);
-            return new BuildReport(output, built.ModuleName, Sha256Hash.HashFile(output), reports, objects, timings)
+            return new BuildReport(output, built.ModuleName, Sha256Hash.HashFile(output), reports, klpObjects, timings)
             {
                 KlpRelocations = built.KlpRelocations,
                 Verification = verification,
                 VerifiedAtLoad = expectations.Count,
                 Source = target.SourceOverride ?? $"{tree.Stamp.GetValueOrDefault("source-package")}={tree.Stamp.GetValueOrDefault("source-version")}",
+                PatchNotes = [.. patch.ApplyNotes],
             };
         }
         finally
@@ -206,6 +217,22 @@ public static class PatchBuilder
             if (Environment.GetEnvironmentVariable("LIVEGRAFT_KEEP_WORK") is null && Directory.Exists(work))
                 Directory.Delete(work, recursive: true);
         }
+    }
+
+    /// <summary>Global functions and objects the patched units define anew (absent from their
+    /// original objects): a patch may add one in one file and call it from another, and such
+    /// references resolve inside the module.</summary>
+    private static HashSet<string> NewGlobals(IEnumerable<(ElfFile Orig, ElfFile Patched)> units)
+    {
+        var result = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (orig, patched) in units)
+        {
+            var before = orig.SymbolTable?.Symbols.Where(s => s.Section is not null && !s.IsLocal).Select(s => s.Name).ToHashSet(StringComparer.Ordinal) ?? [];
+            foreach (var s in patched.SymbolTable?.Symbols ?? [])
+                if (s.Section is not null && !s.IsLocal && s.Type is ElfNative.STT_FUNC or ElfNative.STT_OBJECT && !before.Contains(s.Name))
+                    result.Add(s.Name);
+        }
+        return result;
     }
 
     /// <summary>Copies the module to <paramref name="output"/> through a temporary file renamed into

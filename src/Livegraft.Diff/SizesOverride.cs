@@ -1,12 +1,12 @@
 using System.Globalization;
-using Livegraft.Diff;
 
-namespace Livegraft.Kernel.Features;
+namespace Livegraft.Diff;
 
 /// <summary>
 /// <c>livegraft diff --sizes alt=14,bug=12,...</c>: special-section entry sizes and field offsets
 /// given by hand, each replacing the target's probed value (or all of them, when every name is
-/// given, so no tree is needed).
+/// given, so no tree is needed): for objects of a kernel whose structs differ from the target's
+/// (kpatch-build's <c>ALT_STRUCT_SIZE</c>, <c>BUG_STRUCT_SIZE</c>... environment).
 /// </summary>
 public static class SizesOverride
 {
@@ -28,7 +28,7 @@ public static class SizesOverride
     ];
 
     /// <summary>Parses <paramref name="text"/> (<c>name=value</c>, comma-separated).</summary>
-    /// <exception cref="LivegraftException">LG0377 for an unknown name, a bad number or a name given twice.</exception>
+    /// <exception cref="LivegraftException">LG0125 (exit 1, a usage error) for an unknown name, a bad number or a name given twice.</exception>
     public static IReadOnlyDictionary<string, int> Parse(string text)
     {
         var result = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -40,11 +40,16 @@ public static class SizesOverride
                 throw Bad($"unknown size '{name}' (known: {string.Join(", ", Names.Select(n => n.Name))})", text);
             if (eq < 0 || !int.TryParse(item.AsSpan(eq + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value > 4096)
                 throw Bad($"'{item}': the value must be a number of bytes", text);
+            if (value == 0 && name is not ("pv" or "pv-len" or "pi"))
+                throw Bad($"'{item}': only pv, pv-len and pi may be 0 (a struct the kernel does not have)", text);
             if (!result.TryAdd(name, value))
                 throw Bad($"'{name}' is given twice", text);
         }
         return result;
     }
+
+    /// <summary><paramref name="baseline"/> with the sizes <paramref name="text"/> names replaced.</summary>
+    public static SpecialSectionSizes Parse(string text, SpecialSectionSizes baseline) => Apply(baseline, Parse(text));
 
     /// <summary>True when <paramref name="values"/> names every size, so no target is needed.</summary>
     public static bool IsComplete(IReadOnlyDictionary<string, int> values) => Names.All(n => values.ContainsKey(n.Name));
@@ -71,5 +76,5 @@ public static class SizesOverride
     }
 
     private static LivegraftException Bad(string message, string text) =>
-        new(ExitCode.Usage, KernelErrors.SizesInvalid, "--sizes: " + message, text);
+        new(ExitCode.Usage, DiffErrors.SizesSyntax, "--sizes: " + message, text);
 }
