@@ -51,4 +51,13 @@ public static class KernelErrors
     public const string OnTopOfInvalid = "LG0400";
     /// <summary>The built module cannot be written to the output path (a full disk, permissions).</summary>
     public const string OutputWriteFailed = "LG0401";
+
+    /// <summary>An update's source (<c>--update</c>) is missing or not a readable kernel source.</summary>
+    public const string UpdateSourceInvalid = "LG0410";
+    /// <summary>A change of an update cannot be live patched (the host needs the new kernel: kexec).</summary>
+    public const string UpdateNeedsReboot = "LG0411";
+    /// <summary>Warning: <c>--partial</c> built a patch that leaves changes of the update out.</summary>
+    public const string UpdatePartial = "LG0412";
+    /// <summary>A change adds, removes or changes a member of a struct or union definition.</summary>
+    public const string StructLayoutChanged = "LG0414";
 }
