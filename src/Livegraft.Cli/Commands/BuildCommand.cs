@@ -29,15 +29,7 @@ internal static class BuildCommand
         {
             patch, update, partial, kernel, source, config, kcflags, symbols, name, noReplace, output, skipVerification, onTopOf, fixes, json,
         };
-        command.Validators.Add(result =>
-        {
-            var hasPatch = result.GetResult(patch) is { Tokens.Count: > 0 };
-            var hasUpdate = result.GetResult(update) is not null;
-            if (hasPatch == hasUpdate)
-                result.AddError("give either FIX.patch or --update, not both");
-            else if (result.GetResult(partial) is not null && !hasUpdate)
-                result.AddError("--partial goes with --update");
-        });
+        AddSourceValidator(command, patch, update, partial);
         command.SetAction(parse => Cli.Guard(parse.GetValue(json), () =>
         {
             var progress = Progress.ForStderr();
@@ -92,7 +84,20 @@ internal static class BuildCommand
         return command;
     }
 
-    private static void WriteText(UpdateReport r)
+    /// <summary>Either a patch file or <c>--update</c>; <c>--partial</c> only with <c>--update</c>.</summary>
+    internal static void AddSourceValidator(Command command, Argument<FileInfo?> patch, Option<string?> update, Option<bool> partial) =>
+        command.Validators.Add(result =>
+        {
+            var hasPatch = result.GetResult(patch) is { Tokens.Count: > 0 };
+            var hasUpdate = result.GetResult(update) is not null;
+            if (hasPatch == hasUpdate)
+                result.AddError("give either FIX.patch or --update, not both");
+            else if (result.GetResult(partial) is not null && !hasUpdate)
+                result.AddError("--partial goes with --update");
+        });
+
+    /// <summary>The text report of an update build.</summary>
+    internal static void WriteText(UpdateReport r)
     {
         foreach (var d in r.Diagnostics)
             Console.Error.WriteLine(d);

@@ -231,7 +231,9 @@ public static class PatchBuilder
 
     /// <summary>Copies the module to <paramref name="output"/> through a temporary file renamed into
     /// place, so a full disk or a kill leaves either the old file or the new one, never half of it.</summary>
-    private static void WriteOutput(string built, string output)
+    /// <summary>Copies a built module to <paramref name="output"/> through a temporary file: the
+    /// output is the whole module or nothing (LG0401 names the path when it cannot be written).</summary>
+    internal static void WriteOutput(string built, string output)
     {
         var tmp = output + ".tmp-" + Environment.ProcessId;
         try

@@ -136,11 +136,17 @@ public static class UpdateBuilder
         target.EnsureImage(progress);
         var tree = KernelTree.Ensure(target, progress, cancellationToken);
         var update = SourceSpec.Resolve(request.Update, progress);
-        var diff = SourceTreeDiff.Compute(tree.Root, update, File.Exists(target.SourceTarball) ? target.SourceTarball : null, progress, cancellationToken);
+        SourceTreeDiff diff;
+        using (tree.Lock(progress, cancellationToken))
+        {
+            // The tree is the target's source only when no build has a patch applied to it.
+            tree.RecoverJournal(progress);
+            diff = SourceTreeDiff.Compute(tree.Root, update, File.Exists(target.SourceTarball) ? target.SourceTarball : null, progress, cancellationToken);
+        }
         var catalog = UnitCatalog.Load(tree, progress, cancellationToken);
 
-        // Files decided before any compile: not code; a new or deleted compilation unit (which changes
-        // the build, so only the new kernel has it).
+        // Files decided before any compile: not code; a struct layout change; a new or deleted
+        // compilation unit (which changes the build, so only the new kernel has it).
         var outcomes = new Dictionary<string, UpdateFile>(StringComparer.Ordinal);
         foreach (var f in diff.Files.Where(f => f.Ignored is not null))
             outcomes[f.Path] = new UpdateFile(f.Path, f.Kind, FileOutcome.Ignored, f.Ignored, [], []);
@@ -164,53 +170,79 @@ public static class UpdateBuilder
         var work = Directory.CreateTempSubdirectory("livegraft-update-").FullName;
         var version = VersionOf(request.Update, update);
         var name = request.Name ?? "update-" + version;
+        var output = Path.GetFullPath(request.OutputPath ?? LivepatchModule.FileStem(name) + ".ko");
         var diagnostics = new List<Diagnostic>();
         try
         {
+            // Every file is decided, even when all or nothing will refuse the update: refused files
+            // are taken out and the rest built again, until what is left builds or nothing is left.
+            // The module is written to the output only when the update (or --partial) allows it.
+            BuildReport? build = null;
+            IReadOnlyList<UnitReport> units = [];
+            Diagnostic? nothing = null;
             while (true)
             {
                 var remaining = diff.Code.Where(f => !outcomes.ContainsKey(f.Path)).ToList();
                 if (remaining.Count == 0)
-                    return Report(request, outcomes, diff, [], null, diagnostics);
+                    break;
                 var patchPath = Path.Combine(work, name + ".patch");
                 File.WriteAllText(patchPath, diff.PatchOf(remaining), System.Text.Encoding.Latin1);
                 progress?.Invoke($"building {remaining.Count} changed files for {target.Release}");
                 try
                 {
-                    var build = PatchBuilder.Build(new BuildRequest(patchPath, target)
+                    build = PatchBuilder.Build(new BuildRequest(patchPath, target)
                     {
                         Name = name,
-                        OutputPath = request.OutputPath,
+                        OutputPath = Path.Combine(work, "module.ko"),
                         Replace = request.Replace,
                         Fixes = request.Fixes ?? $"update to {version}",
                         OnTopOf = request.OnTopOf,
                     }, progress, cancellationToken);
+                    units = build.Units;
                     Settle(outcomes, remaining, build.Units, build.Affected!, []);
-                    if (outcomes.Values.Any(f => f.Outcome == FileOutcome.Refused))
-                        diagnostics.Add(new Diagnostic(KernelErrors.UpdatePartial, Severity.Warning,
-                            $"--partial: the patch leaves out {string.Join(", ", outcomes.Values.Where(f => f.Outcome == FileOutcome.Refused).Select(f => f.Path))}, " +
-                            "which only the new kernel has; the host still needs a reboot for them (livegraft reboot --kexec)", build.ModulePath));
-                    return Report(request, outcomes, diff, build.Units, build, diagnostics);
+                    break;
                 }
                 catch (BuildRefusedException e)
                 {
+                    units = e.Units;
                     var onlyNothing = e.Diagnostics.All(d => d.Id == Diff.DiffErrors.NothingChanged);
                     Settle(outcomes, remaining, e.Units, e.Affected, onlyNothing ? [] : e.Diagnostics);
-                    if (onlyNothing || !request.Partial || outcomes.Values.All(f => f.Outcome != FileOutcome.Refused))
+                    if (onlyNothing)
                     {
-                        if (!onlyNothing)
-                            diagnostics.Add(new Diagnostic(KernelErrors.UpdateNeedsReboot, Severity.Error,
-                                $"{outcomes.Values.Count(f => f.Outcome == FileOutcome.Refused)} changed file(s) cannot be live patched, so no patch was written " +
-                                "(all or nothing; --partial builds the rest): the host needs the new kernel for them (livegraft reboot --kexec)", request.Update));
-                        else
-                            diagnostics.Add(e.Diagnostics[0] with { Message = "nothing to live patch: the update changes no function this configuration runs", File = request.Update });
-                        return Report(request, outcomes, diff, e.Units, null, diagnostics);
+                        nothing = e.Diagnostics[0];
+                        break;
                     }
-                    // --partial: the refused files are out; build what is left.
-                    foreach (var f in remaining.Where(f => outcomes.TryGetValue(f.Path, out var o) && o.Outcome != FileOutcome.Refused))
+                    var refusedNow = remaining.Where(f => outcomes[f.Path].Outcome == FileOutcome.Refused).ToList();
+                    if (refusedNow.Count == 0)
+                        throw; // refused, but not for any file: nothing to take out
+                    foreach (var f in remaining.Except(refusedNow))
                         outcomes.Remove(f.Path);
                 }
             }
+
+            var refused = outcomes.Values.Where(f => f.Outcome == FileOutcome.Refused).Select(f => f.Path).Order(StringComparer.Ordinal).ToList();
+            if (refused.Count > 0 && !request.Partial)
+            {
+                diagnostics.Add(new Diagnostic(KernelErrors.UpdateNeedsReboot, Severity.Error,
+                    $"{refused.Count} changed file(s) cannot be live patched ({string.Join(", ", refused)}), so no patch was written " +
+                    "(all or nothing; --partial builds the rest): the host needs the new kernel for them (livegraft reboot --kexec)", request.Update));
+                return Report(request, outcomes, diff, units, null, diagnostics);
+            }
+            if (build is null)
+            {
+                diagnostics.Add(nothing is null
+                    ? new Diagnostic(KernelErrors.UpdateNeedsReboot, Severity.Error,
+                        $"nothing of the update can be live patched ({string.Join(", ", refused)}): the host needs the new kernel (livegraft reboot --kexec)", request.Update)
+                    : nothing with { Message = "nothing to live patch: the update changes no function this configuration runs", File = request.Update });
+                return Report(request, outcomes, diff, units, null, diagnostics);
+            }
+            PatchBuilder.WriteOutput(build.ModulePath, output);
+            build = build with { ModulePath = output };
+            if (refused.Count > 0)
+                diagnostics.Add(new Diagnostic(KernelErrors.UpdatePartial, Severity.Warning,
+                    $"--partial: the patch leaves out {string.Join(", ", refused)}, which only the new kernel has; " +
+                    "the host still needs a reboot for them (livegraft reboot --kexec)", output));
+            return Report(request, outcomes, diff, units, build, diagnostics);
         }
         finally
         {
