@@ -72,4 +72,13 @@ public static class KernelErrors
     public const string CmdFileUnreadable = "LG0378";
     /// <summary>Preparing the tree changed options of the kernel's config (a build tool differs or is missing).</summary>
     public const string ConfigDrift = "LG0379";
+
+    /// <summary>An update's source (<c>--update</c>) is missing or not a readable kernel source.</summary>
+    public const string UpdateSourceInvalid = "LG0410";
+    /// <summary>A change of an update cannot be live patched (the host needs the new kernel: kexec).</summary>
+    public const string UpdateNeedsReboot = "LG0411";
+    /// <summary>Warning: <c>--partial</c> built a patch that leaves changes of the update out.</summary>
+    public const string UpdatePartial = "LG0412";
+    /// <summary>A change adds, removes or changes a member of a struct or union definition.</summary>
+    public const string StructLayoutChanged = "LG0414";
 }

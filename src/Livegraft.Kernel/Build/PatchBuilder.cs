@@ -54,6 +54,28 @@ public sealed record BuildReport(string ModulePath, string ModuleName, string Sh
     public string Source { get; init; } = "";
     /// <summary>Hunks that applied at an offset or with fuzz (LG0345, LG0346).</summary>
     public IReadOnlyList<Diagnostic> PatchNotes { get; init; } = [];
+    /// <summary>The units each changed file reached, and notes on files that reach none.</summary>
+    public AffectedUnitSet? Affected { get; init; }
+}
+
+/// <summary>The build compiled and diffed every unit, and the differ refused (or found nothing to
+/// patch): the refusals, with every unit's diff and the units each changed file reached, so a caller
+/// can say which file and function needs what (<c>build --update</c>).</summary>
+public sealed class BuildRefusedException : LivegraftException
+{
+    /// <summary>Creates the exception.</summary>
+    public BuildRefusedException(IReadOnlyList<Diagnostic> refusals, IReadOnlyList<UnitReport> units, AffectedUnitSet affected)
+        : base(ExitCode.InvalidInput, [.. refusals])
+    {
+        Units = units;
+        Affected = affected;
+    }
+
+    /// <summary>Every unit's diff.</summary>
+    public IReadOnlyList<UnitReport> Units { get; }
+
+    /// <summary>The units each changed file reached.</summary>
+    public AffectedUnitSet Affected { get; }
 }
 
 /// <summary>
@@ -86,6 +108,8 @@ public static class PatchBuilder
         target.EnsureImage(progress);
         var tree = KernelTree.Ensure(target, progress, cancellationToken);
         Stage("prepare");
+        if (StructLayoutChanges.Find(patch, tree.Root) is { Count: > 0 } layouts)
+            throw new LivegraftException(ExitCode.InvalidInput, [.. layouts]);
 
         // Unique per build, not per process: one process may build the same patch twice at once (tests do).
         var work = Path.Combine(target.CacheDirectory, "builds", $"{name}-{Environment.ProcessId}-{Random.Shared.Next():x8}");
@@ -95,7 +119,7 @@ public static class PatchBuilder
         var diffPaths = new Dictionary<DiffResult, string>(ReferenceEqualityComparer.Instance);
         try
         {
-            var units = UnitCompiler.CompileBeforeAfter(tree, patch, Path.Combine(work, "units"), out _, progress: progress, cancellationToken: cancellationToken, extraCflags: request.ExtraCflags);
+            var units = UnitCompiler.CompileBeforeAfter(tree, patch, Path.Combine(work, "units"), out var affected, progress: progress, cancellationToken: cancellationToken, extraCflags: request.ExtraCflags);
             Stage("compile");
 
             progress?.Invoke("reading symbols");
@@ -149,9 +173,9 @@ public static class PatchBuilder
             }
             Stage("diff");
             if (refusals.Count > 0)
-                throw new LivegraftException(ExitCode.InvalidInput, [.. refusals]);
+                throw new BuildRefusedException(refusals, reports, affected);
             if (reports.All(r => r.Diff.NothingChanged))
-                throw new LivegraftException(ExitCode.InvalidInput, ObjectDiff.NothingChanged(patchPath));
+                throw new BuildRefusedException([ObjectDiff.NothingChanged(patchPath)], reports, affected);
 
             // Run-pre verification (docs/verify.md): the original objects' code must be the target's.
             var expectations = new List<FunctionExpectation>();
@@ -205,6 +229,7 @@ public static class PatchBuilder
             WriteOutput(built.KoPath, output);
             return new BuildReport(output, built.ModuleName, Sha256Hash.HashFile(output), reports, klpObjects, timings)
             {
+                Affected = affected,
                 KlpRelocations = built.KlpRelocations,
                 Verification = verification,
                 VerifiedAtLoad = expectations.Count,
@@ -235,9 +260,10 @@ public static class PatchBuilder
         return result;
     }
 
-    /// <summary>Copies the module to <paramref name="output"/> through a temporary file renamed into
-    /// place, so a full disk or a kill leaves either the old file or the new one, never half of it.</summary>
-    private static void WriteOutput(string built, string output)
+    /// <summary>Copies a built module to <paramref name="output"/> through a temporary file renamed
+    /// into place, so a full disk or a kill leaves either the old file or the new one, never half of
+    /// it (LG0401 names the path when it cannot be written).</summary>
+    internal static void WriteOutput(string built, string output)
     {
         var tmp = output + ".tmp-" + Environment.ProcessId;
         try
