@@ -27,6 +27,7 @@ internal static class CommandTable
         UpdateCommand.CreateHealth(),
         RepoCommand.Create(),
         SymbolsCommand.Create(),
+        TargetCommand.Create(),
         VerifyCommand.Create(),
         VmCommand.Create(),
     ];

@@ -20,6 +20,8 @@ internal sealed class Compare
     private readonly ObjectIndex _patched;
     private readonly Dictionary<ElfSymbol, ElfSymbol> _twins;
     private readonly IReadOnlySet<string> _ignoredStatics;
+    private readonly Lazy<LineTable?> _patchedLines;
+    private readonly Lazy<LineTable?> _origLines;
 
     public Compare(ObjectIndex orig, ObjectIndex patched, Dictionary<ElfSymbol, ElfSymbol> twins, IReadOnlySet<string> ignoredStatics)
     {
@@ -27,6 +29,8 @@ internal sealed class Compare
         _patched = patched;
         _twins = twins;
         _ignoredStatics = ignoredStatics;
+        _patchedLines = new Lazy<LineTable?>(() => LineTable.Read(patched.File));
+        _origLines = new Lazy<LineTable?>(() => LineTable.Read(orig.File));
     }
 
     /// <summary>True when only <c>__LINE__</c>-style immediates differ (set by <see cref="SameFunction"/>).</summary>
@@ -112,6 +116,17 @@ internal sealed class Compare
     {
         if (a.Kind != b.Kind)
             return false;
+        if (a.Kind == TargetKind.Section && a.Section is { } sa && b.Section is { } sb)
+        {
+            // static_cpu_has's slow path: where the assembler put it in .altinstr_aux moves with
+            // every other user of the section.
+            if (sa.Name.StartsWith(".altinstr_aux", StringComparison.Ordinal) && sb.Name.StartsWith(".altinstr_aux", StringComparison.Ordinal))
+                return true;
+            // UBSAN's per-site source locations (renumbered, and their lines move) and type descriptors.
+            if (Correlate.IsPerSiteSection(sa.Name) && Correlate.IsPerSiteSection(sb.Name))
+                return UbsanKind(sa.Name) == UbsanKind(sb.Name) && a.Offset == b.Offset
+                    && (UbsanKind(sa.Name) == "data" || sa.Data.Span.SequenceEqual(sb.Data.Span));
+        }
         if (a.Kind == TargetKind.Section && a.Text is not null && b.Text is not null && a.Section is not null && b.Section is not null)
             return a.Text == b.Text && a.Offset % (long)Math.Max(1UL, a.Section.EntrySize) == b.Offset % (long)Math.Max(1UL, b.Section.EntrySize);
         if (a.Offset != b.Offset)
@@ -131,24 +146,31 @@ internal sealed class Compare
                 if (_twins.TryGetValue(ps, out var twin))
                     return ReferenceEquals(twin, os);
                 // Per-site statics (__already_done.3 vs .5): equal when the names match up to the
-                // counter and the contents are the same.
+                // counter and the contents are the same; for those whose contents carry a line or a
+                // counter (dynamic debug, printk index, UBSAN), the names alone decide.
                 if (Correlate.IsSpecialStatic(ps, _ignoredStatics) && Correlate.IsSpecialStatic(os, _ignoredStatics))
-                    return (Correlate.StaticLocalBase(ps) ?? ps.Name) == (Correlate.StaticLocalBase(os) ?? os.Name)
-                        && ps.Size == os.Size && ObjectIndex.Bytes(ps).SequenceEqual(ObjectIndex.Bytes(os));
+                    return SpecialName(ps) == SpecialName(os) && ps.Size == os.Size
+                        && ((Correlate.CarriesLine(ps) && Correlate.CarriesLine(os)) || ObjectIndex.Bytes(ps).SequenceEqual(ObjectIndex.Bytes(os)));
                 return false;
         }
     }
 
-    private static bool IsLineOnlyChange(ElfSymbol p, ElfSymbol o, List<ResolvedRelocation> relocations)
+    /// <summary>A special static's name without its per-build counters (<c>__UNIQUE_ID_ddebug123.4</c>
+    /// and clang's <c>f.__UNIQUE_ID_ddebug9</c> are both dynamic-debug descriptors).</summary>
+    private static string SpecialName(ElfSymbol s) =>
+        Correlate.IsDynamicDebug(s.Name) ? "ddebug" : Correlate.Normalize(Correlate.StaticLocalBase(s) ?? s.Name);
+
+    private static string UbsanKind(string section) => section.Contains("..Lubsan_data", StringComparison.Ordinal) ? "data" : "type";
+
+    private bool IsLineOnlyChange(ElfSymbol p, ElfSymbol o, List<ResolvedRelocation> relocations)
     {
-        if (!relocations.Any(r => r.Target.Kind == TargetKind.Symbol && LineTakers.Contains(r.Target.Symbol!.Name)))
-            return false;
         var pi = ObjectIndex.Decode(p);
         var oi = ObjectIndex.Decode(o);
         if (pi.Count != oi.Count)
             return false;
         var pb = ObjectIndex.Bytes(p);
         var ob = ObjectIndex.Bytes(o);
+        var candidates = new List<(Instruction Patched, Instruction Orig)>();
         for (var i = 0; i < pi.Count; i++)
         {
             var a = pi[i];
@@ -158,25 +180,56 @@ internal sealed class Compare
             var start = (int)(a.IP - p.Value);
             if (pb.Slice(start, a.Length).SequenceEqual(ob.Slice(start, b.Length)))
                 continue;
-            // Only `mov $imm, %reg` (the line argument) may differ, in its immediate.
+            // Only `mov $imm, %reg` into an argument register may differ, in its immediate, with a
+            // call after it: the line argument of that call.
             if (a.Code != b.Code || a.Code is not (Code.Mov_r32_imm32 or Code.Mov_rm32_imm32 or Code.Mov_r64_imm64 or Code.Mov_rm64_imm32 or Code.Mov_r16_imm16))
                 return false;
-            if (a.Op0Kind != OpKind.Register || a.Op0Register != b.Op0Register)
+            if (a.Op0Kind != OpKind.Register || a.Op0Register != b.Op0Register || !IsArgumentRegister(a.Op0Register) || NextCall(relocations, a.NextIP) is null)
                 return false;
-            // ...and only when it is an argument of the next call, which must take __LINE__
-            // (kpatch's rule): a constant elsewhere in a function that also calls printk is a real change.
-            if (!NextCallTakesLine(relocations, a.NextIP))
-                return false;
+            candidates.Add((a, b));
         }
-        return true;
+        // Which calls take __LINE__ is read from the code when it has line tables (read only now,
+        // for the rare function that gets this far): an immediate that moved by exactly as much as
+        // its statement's line is a line number, whatever the callee. Without line tables, the
+        // known takers only (kpatch's rule): a constant elsewhere in a function that also calls
+        // printk is a real change.
+        if (_patchedLines.Value is { } pl && _origLines.Value is { } ol)
+            return candidates.TrueForAll(c => MovedWithItsLine(pl, ol, p, o, c.Patched, c.Orig));
+        return candidates.TrueForAll(c => NextCallTakesLine(relocations, c.Patched.NextIP));
     }
 
-    /// <summary>True when the first call (PLT32) at or after <paramref name="after"/> goes to a <see cref="LineTakers"/> function.</summary>
-    private static bool NextCallTakesLine(List<ResolvedRelocation> relocations, ulong after)
+    /// <summary>The registers of the first six integer arguments (x86-64 psABI), any width.</summary>
+    private static bool IsArgumentRegister(Register r) =>
+        r.GetFullRegister() is Register.RDI or Register.RSI or Register.RDX or Register.RCX or Register.R8 or Register.R9;
+
+    /// <summary>True when the immediates of <paramref name="a"/> (patched) and <paramref name="b"/>
+    /// (original), an argument of a call, are each within a few lines of the source line of their
+    /// own statement (the last row of the function's own file at or before the instruction), and
+    /// moved by exactly as much as that line did. Derived from the code, so any callee counts
+    /// (<c>__btrfs_abort_transaction</c>, ext4's <c>__ext4_journal_start_sb</c> behind an inline
+    /// helper), and a constant that changed where no line moved is a change.</summary>
+    private static bool MovedWithItsLine(LineTable patchedLines, LineTable origLines, ElfSymbol p, ElfSymbol o, Instruction a, Instruction b)
+    {
+        var pl = patchedLines.OwnLineAt(p.Section!, p.Value, p.Value + p.Size, a.IP);
+        var ol = origLines.OwnLineAt(o.Section!, o.Value, o.Value + o.Size, b.IP);
+        if (pl is not { } pline || ol is not { } oline || pline == oline)
+            return false;
+        var pi = (long)a.GetImmediate(1);
+        var oi = (long)b.GetImmediate(1);
+        const int Span = 8; // a statement spread over a few lines
+        return pi - oi == pline - oline && Math.Abs(pi - pline) <= Span && Math.Abs(oi - oline) <= Span;
+    }
+
+    private static ResolvedRelocation? NextCall(List<ResolvedRelocation> relocations, ulong after)
     {
         foreach (var r in relocations)
-            if (r.Offset >= after && r.Type == R_X86_64_PLT32 && r.Target.Kind == TargetKind.Symbol)
-                return LineTakers.Contains(r.Target.Symbol!.Name);
-        return false;
+            if (r.Offset >= after && r.IsBranch && r.Target.Kind == TargetKind.Symbol)
+                return r;
+        return null;
     }
+
+    /// <summary>True when the first direct call (PLT32, or PC32 from older binutils) at or after
+    /// <paramref name="after"/> goes to a <see cref="LineTakers"/> function.</summary>
+    private static bool NextCallTakesLine(List<ResolvedRelocation> relocations, ulong after) =>
+        NextCall(relocations, after) is { } r && LineTakers.Contains(r.Target.Symbol!.Name);
 }

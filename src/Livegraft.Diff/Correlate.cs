@@ -11,9 +11,27 @@ internal static partial class Correlate
     /// <summary>Statics the compiler or macros create per use site; never matched by name, so each
     /// patched function gets a fresh copy (kpatch's "special static locals").</summary>
     private static readonly string[] SpecialStaticBases =
-        ["__already_done", "__warned", "__func__", "__FUNCTION__", "__PRETTY_FUNCTION__", "__key", "_rs", "CSWTCH", "__print_once", "__done", "descriptor", "__once"];
+        ["__already_done", "__warned", "__func__", "__FUNCTION__", "__PRETTY_FUNCTION__", "__key", "_rs", "CSWTCH", "__print_once", "__done", "descriptor", "__once",
+         "_entry", "_entry_ptr"];
 
-    private static readonly string[] SpecialStaticPrefixes = ["__UNIQUE_ID_ddebug", "__compound_literal"];
+    private static readonly string[] SpecialStaticPrefixes = ["__UNIQUE_ID_ddebug", "__compound_literal", ".Lubsan_"];
+
+    /// <summary>Sections whose every object is a per-site special static (<c>DO_ONCE</c>'s and
+    /// <c>WARN_ONCE</c>'s flags) or per-site UBSAN data.</summary>
+    public static bool IsPerSiteSection(string name) =>
+        name.StartsWith(".data..once", StringComparison.Ordinal) || name.Contains("..Lubsan_", StringComparison.Ordinal);
+
+    /// <summary>True for a dynamic-debug descriptor's name: <c>__UNIQUE_ID_ddebugN</c>, or clang's
+    /// <c>&lt;func&gt;.__UNIQUE_ID_ddebugN</c>.</summary>
+    public static bool IsDynamicDebug(string name) =>
+        name.StartsWith("__UNIQUE_ID_ddebug", StringComparison.Ordinal) || name.Contains(".__UNIQUE_ID_ddebug", StringComparison.Ordinal)
+        || name.StartsWith("descriptor.", StringComparison.Ordinal) || name == "descriptor";
+
+    /// <summary>Special statics whose bytes carry a source line or a per-build counter (dynamic
+    /// debug descriptors, printk index entries, UBSAN source locations): two of them are the same
+    /// reference when their names match, whatever their contents.</summary>
+    public static bool CarriesLine(ElfSymbol s) =>
+        IsDynamicDebug(s.Name) || (StaticLocalBase(s) ?? s.Name) is "_entry" || s.Name.StartsWith(".Lubsan_data", StringComparison.Ordinal);
 
     [GeneratedRegex(@"\.(constprop|isra|part|cold|lto_priv|llvm|specialized)\.\d+")]
     private static partial Regex CloneSuffix();
@@ -46,6 +64,8 @@ internal static partial class Correlate
     {
         if (!s.IsLocal || s.Type is not (STT_OBJECT or STT_NOTYPE))
             return false;
+        if (IsDynamicDebug(s.Name) || (s.Section is { } section && IsPerSiteSection(section.Name)))
+            return true;
         var baseName = StaticLocalBase(s) ?? s.Name;
         foreach (var b in SpecialStaticBases)
             if (baseName == b)
@@ -132,23 +152,33 @@ internal static partial class Correlate
                 if (candidates.Count > 1)
                     candidates.Clear(); // ambiguous and unused by code: treat as new data
             }
+            if (candidates.Count > 1 && PairByUse(s, baseName, users) is { } byUse)
+            {
+                candidates.Clear();
+                candidates.Add(byUse);
+            }
+            var readOnly = s.Section is { } sec && (sec.Flags & SHF_WRITE) == 0 && sec.Type != SHT_NOBITS;
             if (candidates.Count == 1)
             {
                 var o = candidates.First();
                 if (taken.Contains(o))
-                    refusals.Add(new Diagnostic(DiffErrors.StaticLocal, Severity.Error, $"static local '{s.Name}' cannot be matched unambiguously: '{o.Name}' already pairs with another variable", patched.Name, s.Section?.Name));
+                {
+                    if (!readOnly) // a constant can simply be carried as a new copy
+                        refusals.Add(new Diagnostic(DiffErrors.StaticLocal, Severity.Error, $"static local '{s.Name}' cannot be matched unambiguously: '{o.Name}' already pairs with another variable", patched.Name, s.Section?.Name));
+                }
                 else
                     Pair(s, o);
             }
-            else if (candidates.Count > 1)
+            else if (candidates.Count > 1 && !readOnly)
                 refusals.Add(new Diagnostic(DiffErrors.StaticLocal, Severity.Error, $"static local '{s.Name}' is ambiguous: it may be any of {string.Join(", ", candidates.Select(c => c.Name).Order(StringComparer.Ordinal))}", patched.Name, s.Section?.Name));
         }
 
         // A static local the original code used but the patched code lost.
         foreach (var o in orig.Objects)
         {
-            if (StaticLocalBase(o) is null || taken.Contains(o) || IsSpecialStatic(o, ignoredStatics))
-                continue;
+            if (StaticLocalBase(o) is null || taken.Contains(o) || IsSpecialStatic(o, ignoredStatics)
+                || (o.Section is { } os && (os.Flags & SHF_WRITE) == 0 && os.Type != SHT_NOBITS))
+                continue; // a constant has no state to carry over
             var users = origReferencedBy.GetValueOrDefault(o) ?? [];
             var user = users.FirstOrDefault(f => twins.Values.Contains(f, ReferenceEqualityComparer.Instance));
             if (user is not null)
@@ -161,6 +191,38 @@ internal static partial class Correlate
             twins[p] = o;
             taken.Add(o);
         }
+
+        // Several statics of one base name in one function (NL_SET_ERR_MSG's __msg.N, trace events'
+        // symbols.N): the k-th one the patched function uses is the k-th one its twin uses, when
+        // both use as many and type and size agree.
+        ElfSymbol? PairByUse(ElfSymbol s, string baseName, List<ElfSymbol> users)
+        {
+            foreach (var f in users)
+            {
+                if (!twins.TryGetValue(f, out var of))
+                    continue;
+                var mine = UsedInOrder(patched, f, baseName, s.Type);
+                var theirs = UsedInOrder(orig, of, baseName, s.Type);
+                var k = mine.IndexOf(s);
+                if (k < 0 || mine.Count != theirs.Count)
+                    continue;
+                var o = theirs[k];
+                if (o.Size == s.Size && !taken.Contains(o))
+                    return o;
+            }
+            return null;
+        }
+    }
+
+    /// <summary>The static locals of base <paramref name="baseName"/> that <paramref name="f"/>
+    /// references, in the order of their first reference.</summary>
+    private static List<ElfSymbol> UsedInOrder(ObjectIndex index, ElfSymbol f, string baseName, byte type)
+    {
+        var list = new List<ElfSymbol>();
+        foreach (var r in index.FunctionRelocations(f))
+            if (r.Target.Kind == TargetKind.Symbol && r.Target.Symbol is { } t && t.Type == type && StaticLocalBase(t) == baseName && !list.Contains(t))
+                list.Add(t);
+        return list;
     }
 
     private static void Add(Dictionary<string, List<ElfSymbol>> map, string key, ElfSymbol s)

@@ -16,6 +16,7 @@ public static class DiffJson
         Json.WriteStrings(w, "new", r.NewFunctions);
         Json.WriteStrings(w, "newData", r.NewObjects);
         Json.WriteStrings(w, "included", r.Included);
+        Json.WriteStrings(w, "importNamespaces", r.ImportNamespaces);
         w.WriteStartArray("functions");
         foreach (var f in r.Functions)
         {

@@ -18,6 +18,18 @@ public interface IParentSymbols
     /// <summary>True when <paramref name="name"/> is defined in the parent itself (not elsewhere).</summary>
     bool Defines(string name);
 
+    /// <summary>The namespace <paramref name="name"/> is exported in (<c>EXPORT_SYMBOL_NS</c>), or
+    /// null: a module using it must import the namespace.</summary>
+    string? ExportNamespace(string name) => null;
+
+    /// <summary>The object exporting <paramref name="name"/> (<c>vmlinux</c> or a module name), or
+    /// null when unknown or not exported.</summary>
+    string? ExportedBy(string name) => null;
+
+    /// <summary>True when the parent runs another definition than <paramref name="weakDefinition"/>,
+    /// a <c>__weak</c> function of <paramref name="origObject"/> (the linker chose a strong one).</summary>
+    bool RunsOtherDefinition(ElfSymbol weakDefinition, ElfFile origObject) => false;
+
     /// <summary>The klp <c>sympos</c> of <paramref name="symbol"/> of <paramref name="origObject"/>
     /// inside the parent: 0 when the name is unique, else its 1-based position among same-named
     /// symbols in kallsyms order. Throws <see cref="LivegraftException"/> (LG0109 not found, LG0110
@@ -34,6 +46,10 @@ public sealed class DiffOptions
     /// <summary>A tag unique within one patch module, used to name the global aliases this object
     /// exports to the generated module code (several diff outputs are linked together).</summary>
     public string UnitTag { get; init; } = "u0";
+
+    /// <summary>Global names that other units of the same patch define anew: references to them
+    /// are resolved by the module link (ordinary relocations).</summary>
+    public IReadOnlySet<string> ModuleDefines { get; init; } = new HashSet<string>(StringComparer.Ordinal);
 
     /// <summary>Special-section entry sizes for the target kernel.</summary>
     public SpecialSectionSizes Sizes { get; init; } = SpecialSectionSizes.Linux61;
@@ -87,6 +103,8 @@ public sealed class DiffResult
     public List<PatchedFunction> Functions { get; } = [];
     /// <summary>Livepatch relocations, with sympos in their symbol names.</summary>
     public List<KlpRelocation> KlpRelocations { get; } = [];
+    /// <summary>Symbol namespaces of the exports the output uses (the module imports them).</summary>
+    public List<string> ImportNamespaces { get; } = [];
     /// <summary>Callback alias symbols by kind (pre_patch, post_patch, pre_unpatch, post_unpatch).</summary>
     public Dictionary<string, List<string>> Callbacks { get; } = new(StringComparer.Ordinal);
     /// <summary>Refusals: when non-empty there is no output.</summary>

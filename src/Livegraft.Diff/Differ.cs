@@ -21,7 +21,6 @@ public static class Differ
 /// <summary>State of one diff.</summary>
 internal sealed class DiffRun
 {
-    private readonly Dictionary<ElfSymbol, ChangeKind> _kinds = new(ReferenceEqualityComparer.Instance);
     private readonly HashSet<ElfSymbol> _ignored = new(ReferenceEqualityComparer.Instance);
     private readonly HashSet<ElfSymbol> _forced = new(ReferenceEqualityComparer.Instance);
     private readonly HashSet<string> _ignoredSections = new(StringComparer.Ordinal);
@@ -37,6 +36,7 @@ internal sealed class DiffRun
         Patched = new ObjectIndex(patched, options.PatchedName ?? patched.FileName ?? "patched.o");
         Result = new DiffResult { ObjectName = options.Parent.ObjectName };
         Twins = new Dictionary<ElfSymbol, ElfSymbol>(ReferenceEqualityComparer.Instance);
+        Policy = new ReferencePolicy(this);
         _special = SpecialSections.For(options.Sizes);
         _filtered = [.. _special.Where(s => !s.Regenerated)];
     }
@@ -47,54 +47,109 @@ internal sealed class DiffRun
     public DiffResult Result { get; }
     public Dictionary<ElfSymbol, ElfSymbol> Twins { get; private set; }
 
-    /// <summary>True for a patched function that changed and exists in the running kernel.</summary>
-    public bool IsChangedExisting(ElfSymbol p) => _kinds.GetValueOrDefault(p) == ChangeKind.Changed;
+    /// <summary>Every function and object of the patched object with its status and inclusion.</summary>
+    public ElementTable Elements { get; } = new();
 
-    /// <summary>True when a referenced patched symbol must be copied rather than referenced in the kernel.</summary>
-    public bool MustInclude(ElfSymbol p)
-    {
-        if (_ignored.Contains(p))
-            return false;
-        if (_kinds.TryGetValue(p, out var kind))
-            return kind != ChangeKind.Same;
-        return !Twins.ContainsKey(p); // special statics and other uncorrelated definitions are new
-    }
+    /// <summary>The one decision maker for references of included code and data.</summary>
+    public ReferencePolicy Policy { get; }
+
+    /// <summary>True for a changed existing function that ftrace redirects to its new copy (it gets
+    /// a klp_func): not a .cold part, not patched through its callers.</summary>
+    public bool IsRedirected(ElfSymbol p) =>
+        Elements.Is(p, ChangeKind.Changed) && p.IsFunction && !IsCold(p) && !_promoted.Contains(p) && Twins.ContainsKey(p);
 
     public DiffResult Execute()
     {
+        CheckConsistency();
         ReadDirectives();
         Twins = Correlate.Run(Orig, Patched, _ignoredStatics, Result.Refusals);
+        CheckSymbolInfo();
         CompareAll();
         Verify();
-        if (Result.Refusals.Count > 0 || Result.NothingChanged)
+        if (Result.NothingChanged)
             return Result;
+        // Inclusion runs even after a refusal, so that one build reports every reason at once.
         Emit();
         return Result;
     }
 
-    /// <summary>Reads the patch author's directives (livegraft.h / kpatch-macros.h sections).</summary>
+    /// <summary>Both objects must be one unit compiled twice: same ELF header, same section flags.</summary>
+    private void CheckConsistency()
+    {
+        var a = Orig.File.Header;
+        var b = Patched.File.Header;
+        if (a.Class != b.Class || a.Data != b.Data || a.Type != b.Type || a.Machine != b.Machine || a.Flags != b.Flags || a.OsAbi != b.OsAbi)
+            Result.Refusals.Add(new Diagnostic(DiffErrors.HeaderMismatch, Severity.Error,
+                $"the ELF headers differ (type {a.Type}/{b.Type}, machine {a.Machine}/{b.Machine}, flags 0x{a.Flags:x}/0x{b.Flags:x}): the two objects are not one unit compiled twice", Patched.Name));
+        var origSections = new Dictionary<string, ElfSection>(StringComparer.Ordinal);
+        foreach (var s in Orig.File.Sections)
+            if (s.IsAlloc && s.Type is SHT_PROGBITS or SHT_NOBITS)
+                origSections.TryAdd(s.Name, s);
+        foreach (var s in Patched.File.Sections)
+        {
+            if (!s.IsAlloc || s.Type is not (SHT_PROGBITS or SHT_NOBITS) || !origSections.TryGetValue(s.Name, out var o))
+                continue;
+            const ulong Relevant = SHF_WRITE | SHF_ALLOC | SHF_EXECINSTR | SHF_MERGE | SHF_STRINGS | SHF_TLS;
+            if ((s.Flags & Relevant) != (o.Flags & Relevant) || (s.Type == SHT_NOBITS) != (o.Type == SHT_NOBITS))
+                Result.Refusals.Add(new Diagnostic(DiffErrors.SectionFlagsChanged, Severity.Error,
+                    $"section '{s.Name}' changed its flags (0x{o.Flags:x} -> 0x{s.Flags:x}) or type", Patched.Name, s.Name));
+        }
+    }
+
+    /// <summary>A symbol that kept its name must keep its binding and type: a global that became
+    /// static (or the reverse) would be a different symbol to the kernel, not a change of this one.</summary>
+    private void CheckSymbolInfo()
+    {
+        var origByName = new Dictionary<string, ElfSymbol>(StringComparer.Ordinal);
+        foreach (var s in Orig.Symbols.Symbols)
+            if (s.Section is not null && !s.IsLocal && s.Type is STT_FUNC or STT_OBJECT)
+                origByName.TryAdd(s.Name, s);
+        foreach (var p in Patched.Symbols.Symbols)
+        {
+            if (p.Section is null || p.Type is not (STT_FUNC or STT_OBJECT) || Skipped(p))
+                continue;
+            if (Twins.TryGetValue(p, out var twin))
+            {
+                if (twin.Bind != p.Bind || twin.Type != p.Type)
+                    Refuse(p, twin);
+            }
+            else if (origByName.TryGetValue(p.Name, out var o) && (o.Type != p.Type || o.Bind != p.Bind))
+            {
+                Refuse(p, o);
+            }
+        }
+
+        void Refuse(ElfSymbol p, ElfSymbol o) => Result.Refusals.Add(new Diagnostic(DiffErrors.SymbolInfoChanged, Severity.Error,
+            $"'{p.Name}' changed from {Describe(o)} to {Describe(p)}; the kernel would see another symbol, not a change of this one", Patched.Name, p.Section!.Name));
+
+        static string Describe(ElfSymbol s) =>
+            $"{(s.Bind switch { STB_LOCAL => "static", STB_WEAK => "weak", _ => "global" })} {(s.IsFunction ? "function" : "object")}";
+    }
+
+    /// <summary>Reads the patch author's directives: livegraft.h's <c>.livegraft.*</c> sections, and
+    /// kpatch's own <c>.kpatch.*</c> ones (objects built with kpatch's kpatch-macros.h).</summary>
     private void ReadDirectives()
     {
         foreach (var section in Patched.File.Sections)
         {
-            switch (section.Name)
+            switch (DirectiveName(section.Name))
             {
-                case ".livegraft.ignore.functions":
+                case "ignore.functions":
                     foreach (var t in PointerTargets(section))
                         if (t.Symbol is { } f)
                             _ignored.Add(f);
                     break;
-                case ".livegraft.force.functions":
+                case "force.functions":
                     foreach (var t in PointerTargets(section))
                         if (t.Symbol is { } f)
                             _forced.Add(f);
                     break;
-                case ".livegraft.ignore.sections":
+                case "ignore.sections":
                     foreach (var t in PointerTargets(section))
                         if (t.Text is { } name)
                             _ignoredSections.Add(name);
                     break;
-                case ".livegraft.ignore.statics":
+                case "ignore.statics":
                     foreach (var t in PointerTargets(section))
                         if (t.Text is { } name)
                             _ignoredStatics.Add(name);
@@ -102,6 +157,19 @@ internal sealed class DiffRun
             }
         }
     }
+
+    /// <summary>The directive a section carries: <c>.livegraft.X</c>, or kpatch's <c>.kpatch.X</c>
+    /// (<c>.kpatch.force</c> is kpatch's name for forced functions).</summary>
+    private static string? DirectiveName(string section) =>
+        section.StartsWith(".livegraft.", StringComparison.Ordinal) ? section[".livegraft.".Length..]
+        : section == ".kpatch.force" ? "force.functions"
+        : section.StartsWith(".kpatch.", StringComparison.Ordinal) ? section[".kpatch.".Length..]
+        : null;
+
+    /// <summary>The callback section of <paramref name="kind"/>: livegraft.h's, or kpatch's (whose
+    /// 16-byte entries hold the function and an object name the differ does not need).</summary>
+    private IEnumerable<ElfSection> CallbackSections(string kind) =>
+        Patched.File.Sections.Where(s => s.Name == ".livegraft.callbacks." + kind || s.Name == ".kpatch.callbacks." + kind);
 
     /// <summary>Targets of the 8-byte pointers in a directive section.</summary>
     private IEnumerable<Target> PointerTargets(ElfSection section)
@@ -112,12 +180,20 @@ internal sealed class DiffRun
 
     private static bool IsCold(ElfSymbol f) => f.Name.Contains(".cold", StringComparison.Ordinal);
 
-    private static string ColdParent(string name) => name[..name.IndexOf(".cold", StringComparison.Ordinal)];
+    /// <summary>The parent of a gcc child function: <c>foo.cold</c>, <c>foo.cold.3</c> and
+    /// <c>foo.part.0</c> are children of <c>foo</c>; null for other names.</summary>
+    private static string? ChildParent(string name)
+    {
+        var cold = name.LastIndexOf(".cold", StringComparison.Ordinal);
+        var part = name.LastIndexOf(".part.", StringComparison.Ordinal);
+        var at = Math.Max(cold, part);
+        return at > 0 ? name[..at] : null;
+    }
 
     private bool Skipped(ElfSymbol s) => s.Section is null || Skipped(s.Section);
 
     private bool Skipped(ElfSection section) =>
-        SpecialSections.IsDropped(section.Name) || _ignoredSections.Contains(section.Name) || section.Name.StartsWith(".livegraft.", StringComparison.Ordinal);
+        SpecialSections.IsDropped(section.Name) || _ignoredSections.Contains(section.Name) || DirectiveName(section.Name) is not null;
 
     private void CompareAll()
     {
@@ -128,62 +204,90 @@ internal sealed class DiffRun
                 continue;
             if (!Twins.TryGetValue(f, out var o))
             {
-                _kinds[f] = ChangeKind.New;
+                Elements.Add(f, null, ChangeKind.New);
                 continue;
             }
             var same = compare.SameFunction(f, o);
             if (same && compare.LastWasLineOnly)
                 Result.Notes.Add(new Diagnostic(DiffErrors.LineOnly, Severity.Note, $"'{f.Name}' differs only in __LINE__ immediates; not a change", Patched.Name, f.Section.Name));
-            _kinds[f] = same ? ChangeKind.Same : ChangeKind.Changed;
+            Elements.Add(f, o, same ? ChangeKind.Same : ChangeKind.Changed);
         }
-        // A changed .cold part changes its parent; the parent always carries its cold parts along.
-        // Both directions go through one name index, built once (a unit can have thousands of functions).
+        // gcc's children (.cold, .part.N) follow their parent: a changed child changes its parent,
+        // a changed parent carries fresh copies of its children (so jumps between them land in the
+        // new code), an ignored parent's children are ignored. Both directions go through one name
+        // index, built once (a unit can have thousands of functions).
         var byName = new Dictionary<string, ElfSymbol>(StringComparer.Ordinal);
-        var coldParts = new Dictionary<string, List<ElfSymbol>>(StringComparer.Ordinal);
+        var children = new Dictionary<string, List<ElfSymbol>>(StringComparer.Ordinal);
         foreach (var f in Patched.Functions)
         {
-            if (IsCold(f))
+            if (Elements[f] is null)
+                continue;
+            byName.TryAdd(f.Name, f); // the first one, as a search in function order would find
+            if (ChildParent(f.Name) is { } parentName)
             {
-                ref var parts = ref CollectionsMarshal.GetValueRefOrAddDefault(coldParts, ColdParent(f.Name), out _);
-                (parts ??= []).Add(f);
+                ref var list = ref CollectionsMarshal.GetValueRefOrAddDefault(children, parentName, out _);
+                (list ??= []).Add(f);
             }
-            else if (_kinds.ContainsKey(f))
+        }
+        foreach (var f in _ignored.ToList())
+            foreach (var c in Descendants(f))
+                _ignored.Add(c);
+        foreach (var f in Patched.Functions)
+        {
+            if (!IsCold(f) || Elements.StatusOf(f) == ChangeKind.Same)
+                continue;
+            for (var child = f; ChildParent(child.Name) is { } pn && byName.TryGetValue(pn, out var parent); child = parent)
             {
-                byName.TryAdd(f.Name, f); // the first one, as a search in function order would find
+                if (Elements[parent] is { Status: ChangeKind.Same } pe)
+                    pe.Status = ChangeKind.Changed;
+                if (!IsCold(parent))
+                    break;
             }
         }
         foreach (var f in Patched.Functions)
         {
-            if (!IsCold(f) || _kinds.GetValueOrDefault(f) == ChangeKind.Same)
+            if (IsCold(f) || Elements.StatusOf(f) == ChangeKind.Same)
                 continue;
-            if (byName.TryGetValue(ColdParent(f.Name), out var parent) && _kinds[parent] == ChangeKind.Same)
-                _kinds[parent] = ChangeKind.Changed;
-        }
-        foreach (var f in Patched.Functions)
-        {
-            if (IsCold(f) || _kinds.GetValueOrDefault(f) == ChangeKind.Same || !coldParts.TryGetValue(f.Name, out var parts))
-                continue;
-            foreach (var c in parts)
-                if (_kinds.GetValueOrDefault(c) == ChangeKind.Same)
-                    _kinds[c] = ChangeKind.Changed; // a fresh copy, so its jumps back land in the new parent
+            foreach (var c in Descendants(f))
+                if (Elements[c] is { Status: ChangeKind.Same } ce)
+                    ce.Status = ChangeKind.Changed; // a fresh copy, so its jumps back land in the new parent
         }
         foreach (var f in _ignored)
-            if (_kinds.ContainsKey(f))
-                _kinds[f] = ChangeKind.Same;
+            if (Elements[f] is { } e && e.Status != ChangeKind.New)
+            {
+                e.Status = ChangeKind.Same;
+                e.Ignored = true;
+            }
         foreach (var o in Patched.Objects)
         {
-            if (Skipped(o) || !o.Section!.IsAlloc || !Twins.TryGetValue(o, out var twin))
+            if (Skipped(o) || !o.Section!.IsAlloc)
                 continue;
-            _kinds[o] = compare.SameObject(o, twin) ? ChangeKind.Same : ChangeKind.Changed;
+            if (Twins.TryGetValue(o, out var twin))
+                Elements.Add(o, twin, compare.SameObject(o, twin) ? ChangeKind.Same : ChangeKind.Changed);
+            else
+                Elements.Add(o, null, ChangeKind.New);
         }
-        foreach (var (f, kind) in _kinds.OrderBy(k => k.Key.Name, StringComparer.Ordinal))
+        foreach (var e in Elements.All.Where(e => e.IsFunction).OrderBy(e => e.Symbol.Name, StringComparer.Ordinal))
         {
-            if (!f.IsFunction || IsCold(f))
+            var f = e.Symbol;
+            if (IsCold(f))
                 continue;
-            if (kind == ChangeKind.Changed)
+            if (e.Status == ChangeKind.Changed)
                 Result.ChangedFunctions.Add(f.Name);
-            else if (kind == ChangeKind.New && !SpecialSections.IsInitOrExit(f.Section!.Name))
+            else if (e.Status == ChangeKind.New && !SpecialSections.IsInitOrExit(f.Section!.Name))
                 Result.NewFunctions.Add(f.Name);
+        }
+
+        IEnumerable<ElfSymbol> Descendants(ElfSymbol f)
+        {
+            if (!children.TryGetValue(f.Name, out var direct))
+                yield break;
+            foreach (var c in direct)
+            {
+                yield return c;
+                foreach (var d in Descendants(c))
+                    yield return d;
+            }
         }
     }
 
@@ -199,7 +303,7 @@ internal sealed class DiffRun
         for (var changed = true; changed;)
         {
             changed = false;
-            foreach (var f in _kinds.Where(k => k.Value == ChangeKind.Changed && k.Key.IsFunction).Select(k => k.Key).ToList())
+            foreach (var f in Elements.All.Where(e => e.Status == ChangeKind.Changed && e.IsFunction).Select(e => e.Symbol).ToList())
             {
                 if (_promoted.Contains(f) || IsCold(f) || !f.IsLocal || _forced.Contains(f) || SpecialSections.IsInitOrExit(f.Section!.Name) || Patched.FentryOffset(f) >= 0)
                     continue;
@@ -226,9 +330,9 @@ internal sealed class DiffRun
                 Result.Notes.Add(new Diagnostic(DiffErrors.PatchedThroughCallers, Severity.Note, $"'{f.Name}' has no fentry call; patching its callers instead ({string.Join(", ", callers.Select(c => c.Name).Order(StringComparer.Ordinal))})", Patched.Name, f.Section.Name));
                 foreach (var c in callers)
                 {
-                    if (_kinds.GetValueOrDefault(c) == ChangeKind.Same && !SpecialSections.IsInitOrExit(c.Section!.Name))
+                    if (Elements[c] is { Status: ChangeKind.Same } ce && !SpecialSections.IsInitOrExit(c.Section!.Name))
                     {
-                        _kinds[c] = ChangeKind.Changed;
+                        ce.Status = ChangeKind.Changed;
                         if (!IsCold(c) && !Result.ChangedFunctions.Contains(c.Name))
                             Result.ChangedFunctions.Add(c.Name);
                         changed = true;
@@ -245,10 +349,11 @@ internal sealed class DiffRun
     {
         PromoteUntraceable();
         var file = Patched.Name;
-        foreach (var (s, kind) in _kinds)
+        foreach (var e in Elements.All)
         {
-            if (kind != ChangeKind.Changed)
+            if (e.Status != ChangeKind.Changed)
                 continue;
+            var s = e.Symbol;
             var section = s.Section!.Name;
             if (_forced.Contains(s) || _promoted.Contains(s))
                 continue;
@@ -258,9 +363,13 @@ internal sealed class DiffRun
                     Result.Refusals.Add(new Diagnostic(DiffErrors.InitOrExitChanged, Severity.Error, $"'{s.Name}' is {(section.StartsWith(".exit", StringComparison.Ordinal) ? "__exit" : "__init")} code: it has already run (or only runs at unload) and cannot be live patched", file, section));
                 else if (!IsCold(s) && Patched.FentryOffset(s) < 0)
                     Result.Refusals.Add(new Diagnostic(DiffErrors.NoFentry, Severity.Error, $"changed function '{s.Name}' has no fentry call (notrace or noinstr), so ftrace cannot redirect it", file, section));
+                else if (e.Twin is { Bind: STB_WEAK } weak && !IsCold(s) && Options.Parent.RunsOtherDefinition(weak, Orig.File))
+                    Result.Refusals.Add(new Diagnostic(DiffErrors.WeakOverridden, Severity.Error, $"'{s.Name}' is a __weak definition that {Options.Parent.ObjectName} overrides with another one: changing it has no effect on the running kernel (patch the definition it runs)", file, section));
             }
-            else if (!SpecialSections.IsInitOrExit(section))
+            else if (!SpecialSections.IsInitOrExit(section) && e.IsWritable)
             {
+                // Read-only data that changed is carried as a copy for the new code (the policy's
+                // "changed read-only data"); writable data is the kernel's state.
                 Result.Refusals.Add(new Diagnostic(DiffErrors.DataChanged, Severity.Error, $"data object '{s.Name}' changed; a live patch cannot change existing data (use a shadow variable or a callback)", file, section));
             }
         }
@@ -286,7 +395,7 @@ internal sealed class DiffRun
         foreach (var g in Patched.File.Sections.OfType<ElfGroupSection>())
         {
             var members = g.Members.Where(m => m.IsAlloc).ToList();
-            if (members.Any(m => Patched.SymbolsIn(m).Any(s => _kinds.GetValueOrDefault(s) == ChangeKind.Changed && !s.IsFunction)))
+            if (members.Any(m => Patched.SymbolsIn(m).Any(s => Elements.Is(s, ChangeKind.Changed) && !s.IsFunction)))
                 Result.Refusals.Add(new Diagnostic(DiffErrors.GroupChanged, Severity.Error, $"section group '{g.Signature?.Name ?? g.Name}' changed", file, g.Name));
         }
     }
@@ -294,36 +403,57 @@ internal sealed class DiffRun
     private void Emit()
     {
         var emitter = new Emitter(this);
-        try
+        var aliases = 0;
+        foreach (var e in Elements.All.Where(e => e.IsFunction).OrderBy(e => e.Symbol.Name, StringComparer.Ordinal))
         {
-            var aliases = 0;
-            foreach (var (f, kind) in _kinds.Where(k => k.Key.IsFunction).OrderBy(k => k.Key.Name, StringComparer.Ordinal))
+            var f = e.Symbol;
+            if (e.Status == ChangeKind.Same || SpecialSections.IsInitOrExit(f.Section!.Name))
+                continue;
+            var sym = emitter.Include(f);
+            if (IsRedirected(f))
             {
-                if (kind == ChangeKind.Same || SpecialSections.IsInitOrExit(f.Section!.Name))
-                    continue;
-                var sym = emitter.Include(f);
-                if (kind == ChangeKind.Changed && !IsCold(f) && !_promoted.Contains(f))
-                {
-                    var alias = $"__livegraft_{Options.UnitTag}_{aliases++}";
-                    emitter.AddAlias(sym, alias);
-                    var old = Twins[f];
-                    var sympos = old.IsLocal ? Options.Parent.Sympos(old, Orig.File) : 0;
-                    Result.Functions.Add(new PatchedFunction(old.Name, sympos, alias));
-                }
+                var alias = $"__livegraft_{Options.UnitTag}_{aliases++}";
+                emitter.AddAlias(sym, alias);
+                var old = e.Twin!;
+                var sympos = 0;
+                if (old.IsLocal && !Policy.TrySympos(old, out sympos, out var failure))
+                    Result.Refusals.Add(failure! with { Location = f.Name });
+                Result.Functions.Add(new PatchedFunction(old.Name, sympos, alias));
             }
-            emitter.Drain();
-            Callbacks(emitter);
-            emitter.Drain();
-            SpecialSectionsPass(emitter);
-            Mcount(emitter);
-            Result.Output = emitter.Finish();
-            foreach (var (section, offset, type, name, addend) in emitter.KlpRelocations)
-                Result.KlpRelocations.Add(new KlpRelocation(section.Name, offset, type, name, addend));
         }
-        catch (LivegraftException e) when (e.Diagnostics.Count > 0 && e.Diagnostics[0].Id is DiffErrors.SymbolNotFound or DiffErrors.SymposAmbiguous or DiffErrors.UnresolvedRelocation or DiffErrors.ModuleKey or DiffErrors.CallbackNotFunction)
+        // New globals are the patch's own definitions: other units of the patch may use them.
+        foreach (var e in Elements.All.Where(e => !e.IsFunction && e.Status == ChangeKind.New && !e.Symbol.IsLocal && !SpecialSections.IsInitOrExit(e.Symbol.Section!.Name)).ToList())
+            emitter.Include(e.Symbol);
+        emitter.Drain();
+        Callbacks(emitter);
+        emitter.Drain();
+        SpecialSectionsPass(emitter);
+        Mcount(emitter);
+        emitter.Drain();
+        Patchability();
+        if (Result.Refusals.Count > 0)
+            return;
+        Result.Output = emitter.Finish();
+        foreach (var (section, offset, type, name, addend) in emitter.KlpRelocations)
+            Result.KlpRelocations.Add(new KlpRelocation(section.Name, offset, type, name, addend));
+    }
+
+    /// <summary>
+    /// The final patchability pass, after inclusion: writable data is never duplicated (a copy
+    /// would not be the variable the kernel uses), so an included writable element must be new;
+    /// every changed function must have been included. Refusals are collected, not thrown.
+    /// </summary>
+    private void Patchability()
+    {
+        foreach (var e in Elements.All)
         {
-            Result.Refusals.AddRange(e.Diagnostics);
-            Result.Output = null;
+            var s = e.Symbol;
+            if (e.Included && !e.IsFunction && e.IsWritable && e.Status != ChangeKind.New && !SpecialSections.IsInitOrExit(s.Section!.Name))
+                Result.Refusals.Add(new Diagnostic(DiffErrors.WritableIncluded, Severity.Error,
+                    $"writable '{s.Name}' exists in the running kernel but was selected for inclusion: the patch would use a copy instead of the kernel's variable", Patched.Name, s.Section!.Name));
+            if (!e.Included && e.IsFunction && e.Status == ChangeKind.Changed && !SpecialSections.IsInitOrExit(s.Section!.Name))
+                Result.Refusals.Add(new Diagnostic(DiffErrors.ChangedNotIncluded, Severity.Error,
+                    $"changed function '{s.Name}' was not selected for inclusion", Patched.Name, s.Section!.Name));
         }
     }
 
@@ -331,20 +461,28 @@ internal sealed class DiffRun
     {
         foreach (var kind in new[] { "pre_patch", "post_patch", "pre_unpatch", "post_unpatch" })
         {
-            var section = Patched.File.FindSection(".livegraft.callbacks." + kind);
-            if (section is null)
-                continue;
             var n = 0;
-            foreach (var t in PointerTargets(section))
+            foreach (var section in CallbackSections(kind))
             {
-                if (t.Kind != TargetKind.Symbol || t.Symbol is not { IsFunction: true } f)
-                    throw new LivegraftException(ExitCode.InvalidInput, DiffErrors.CallbackNotFunction, $"a {kind} callback does not point at a function", Patched.Name, section.Name);
-                var sym = emitter.Include(f);
-                var alias = $"__livegraft_{Options.UnitTag}_{kind}_{n++}";
-                emitter.AddAlias(sym, alias);
-                if (!Result.Callbacks.TryGetValue(kind, out var list))
-                    Result.Callbacks[kind] = list = [];
-                list.Add(alias);
+                // kpatch's entries are 16 bytes (the function, then an object name it fills in).
+                var stride = section.Name.StartsWith(".kpatch.", StringComparison.Ordinal) ? 16UL : 8UL;
+                foreach (var r in Patched.RelocationsOf(section))
+                {
+                    if (r.Offset % stride != 0)
+                        continue;
+                    var t = Patched.Resolve(r.Symbol, r.Addend);
+                    if (t.Kind != TargetKind.Symbol || t.Symbol is not { IsFunction: true } f)
+                    {
+                        Result.Refusals.Add(new Diagnostic(DiffErrors.CallbackNotFunction, Severity.Error, $"a {kind} callback does not point at a function", Patched.Name, section.Name));
+                        continue;
+                    }
+                    var sym = emitter.Include(f);
+                    var alias = $"__livegraft_{Options.UnitTag}_{kind}_{n++}";
+                    emitter.AddAlias(sym, alias);
+                    if (!Result.Callbacks.TryGetValue(kind, out var list))
+                        Result.Callbacks[kind] = list = [];
+                    list.Add(alias);
+                }
             }
         }
     }
@@ -357,34 +495,39 @@ internal sealed class DiffRun
             var section = Patched.File.FindSection(spec.Name);
             if (section is null || section.Size == 0)
                 continue;
-            if (section.Size % (ulong)spec.EntrySize != 0)
-                throw new LivegraftException(ExitCode.InvalidInput, DiffErrors.SpecialSectionSize, $"{spec.Name} is {section.Size} bytes, not a multiple of its {spec.EntrySize}-byte entries: the entry sizes do not match this kernel", Patched.Name, spec.Name);
+            // Older kernels do not pad the last entry (.parainstructions before 5.x): a short last
+            // entry is accepted when it still holds every field the differ and the kernel read.
+            var size = (long)section.Size;
+            var tail = (int)(size % spec.EntrySize);
+            if (tail != 0 && tail < spec.MinimumEntry)
+            {
+                Result.Refusals.Add(new Diagnostic(DiffErrors.SpecialSectionSize, Severity.Error, $"{spec.Name} is {section.Size} bytes, not a multiple of its {spec.EntrySize}-byte entries: the entry sizes do not match this kernel (livegraft diff --sizes overrides them)", Patched.Name, spec.Name));
+                continue;
+            }
+            if (tail != 0)
+                Result.Notes.Add(new Diagnostic(DiffErrors.ShortLastEntry, Severity.Note, $"the last entry of {spec.Name} is {tail} of {spec.EntrySize} bytes (not padded); accepted", Patched.Name, spec.Name));
             var orc = spec.Name == ".orc_unwind_ip" ? Patched.File.FindSection(".orc_unwind") : null;
-            var count = (int)(section.Size / (ulong)spec.EntrySize);
+            var count = (int)((size + spec.EntrySize - 1) / spec.EntrySize);
             for (var i = 0; i < count; i++)
             {
                 var entry = (ulong)(i * spec.EntrySize);
+                var length = (int)Math.Min(spec.EntrySize, size - (long)entry);
                 var anchor = Patched.RelocationsIn(section, entry + (ulong)spec.AnchorOffset, entry + (ulong)spec.AnchorOffset + 1).FirstOrDefault();
                 if (anchor is null)
                     continue;
                 var target = Patched.Resolve(anchor.Symbol, anchor.Addend);
                 if (target.Kind != TargetKind.Symbol || target.Symbol is not { IsFunction: true } f || !emitter.Included.ContainsKey(f))
                     continue;
-                var keyOffset = spec.KeyOffset;
-                var isAlt = spec.Name == ".altinstructions";
-                var (outSection, outOffset) = emitter.AppendEntry(section, entry, spec.EntrySize, (r, where) =>
+                if (spec.KeyOffset >= 0 && Patched.RelocationsIn(section, entry + (ulong)spec.KeyOffset, entry + (ulong)spec.KeyOffset + 1).FirstOrDefault() is { } key)
                 {
-                    if (isAlt && r.Offset == entry + 4)
-                        return false; // the replacement code is copied by AltReplacement
-                    if (keyOffset >= 0 && r.Offset == entry + (ulong)keyOffset)
-                    {
-                        var mapped = emitter.Map(r.Target, where);
-                        if (mapped.KlpName is not null && Options.Parent.ObjectName != "vmlinux")
-                            throw new LivegraftException(ExitCode.InvalidInput, DiffErrors.ModuleKey,
-                                $"'{f.Name}' uses a {(spec.Name == "__jump_table" ? "jump label" : "static call")} whose key '{r.Target.Symbol?.Name}' lives in module {Options.Parent.ObjectName}; its relocation cannot be applied before the key is used", Patched.Name, spec.Name);
-                    }
-                    return true;
-                });
+                    var where = $"{spec.Name}+0x{key.Offset:x}";
+                    var resolved = new ResolvedRelocation(key.Offset, key.Type, key.Addend, Patched.Resolve(key.Symbol, key.Addend), key);
+                    if (Policy.DecideKey(spec, resolved, f, where) != KeyAction.Keep)
+                        continue;
+                }
+                var isAlt = spec.Name == ".altinstructions";
+                var (outSection, outOffset) = emitter.AppendEntry(section, entry, length, spec.EntrySize,
+                    isAlt ? r => r.Offset != entry + 4 : null); // the replacement code is copied by AltReplacement
                 if (orc is not null)
                     emitter.AppendRaw(".orc_unwind", orc.Type, orc.Flags, orc.Alignment, orc.Data.Span.Slice(i * Options.Sizes.OrcEntry, Options.Sizes.OrcEntry));
                 if (isAlt)
@@ -400,12 +543,12 @@ internal sealed class DiffRun
         if (repl?.Symbol?.Section is not { } replSection)
             return;
         var replOffset = (long)(repl.Symbol.IsSectionSymbol ? 0 : repl.Symbol.Value) + repl.Addend;
-        var length = altinstructions.Data.Span[(int)entry + Options.Sizes.AltInstr - 1];
+        var length = altinstructions.Data.Span[(int)entry + Options.Sizes.AltInstrLenOffset + 1];
         var bytes = replSection.Data.Span.Slice((int)replOffset, length);
         var (outSection, at) = emitter.AppendRaw(replSection.Name, replSection.Type, replSection.Flags & ~SHF_GROUP, Math.Max(1, replSection.Alignment), bytes);
         foreach (var r in Patched.RelocationsIn(replSection, (ulong)replOffset, (ulong)replOffset + length))
         {
-            var resolved = new ResolvedRelocation(r.Offset, r.Type, r.Addend, Patched.Resolve(r.Symbol, r.Addend), r);
+            var resolved = new ResolvedRelocation(r.Offset, r.Type, r.Addend, Patched.Resolve(r.Symbol, r.Addend), r) { DescribesCode = true };
             emitter.Relocate(outSection, at + (r.Offset - (ulong)replOffset), resolved, 0, $"{replSection.Name}+0x{r.Offset:x}");
         }
         // repl_offset is relative (PC32 in data): point the copied entry at the copied code.

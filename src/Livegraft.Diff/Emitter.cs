@@ -24,6 +24,10 @@ internal sealed class Emitter
     private readonly HashSet<string> _sectionNames = new(StringComparer.Ordinal);
     private readonly List<(ElfSection Section, ulong Offset, int Size)> _clears = [];
 
+    /// <summary>How the restored fentry call's undefined <c>__fentry__</c> is bound (it is exported
+    /// by vmlinux: the site ftrace needs, not a reference of the patched code).</summary>
+    private static readonly ElfSymbol FentryLike = new() { Name = "__fentry__", Bind = STB_GLOBAL };
+
     public Emitter(DiffRun run)
     {
         _run = run;
@@ -47,6 +51,8 @@ internal sealed class Emitter
     {
         if (_included.TryGetValue(p, out var existing))
             return existing;
+        if (_run.Elements[p] is { } element)
+            element.Included = true;
         return p.IsFunction ? IncludeFunction(p) : IncludeObject(p);
     }
 
@@ -64,6 +70,14 @@ internal sealed class Emitter
         var ownsSection = f.Value == 0 && f.Size == src.Size && _run.Patched.SymbolsIn(src).Count(s => s.IsFunction) == 1;
         var name = UniqueSectionName(ownsSection ? src.Name : ".text." + f.Name);
         var bytes = ObjectIndex.Bytes(f).ToArray();
+        var (fentry, nop) = _run.Patched.FentrySite(f);
+        if (nop)
+        {
+            // ftrace expects the call it NOPs itself when it registers our __mcount_loc: put the
+            // call back where recordmcount, objtool --mnop or -mnop-mcount wrote a NOP.
+            bytes[fentry] = 0xe8;
+            bytes.AsSpan((int)fentry + 1, 4).Clear();
+        }
         var section = _out.AddSection(new ElfSection(name, SHT_PROGBITS)
         {
             Flags = SHF_ALLOC | SHF_EXECINSTR,
@@ -71,15 +85,26 @@ internal sealed class Emitter
             Data = bytes,
         });
         var sym = new ElfSymbol { Name = f.Name, Type = STT_FUNC, Bind = f.IsLocal ? STB_LOCAL : f.Bind, Other = f.Other, Section = section, Size = f.Size };
-        if (_run.IsChangedExisting(f))
+        if (_run.Elements.Is(f, ChangeKind.Changed))
             sym.Bind = STB_LOCAL; // the kernel keeps the old one; ours is reached through klp_func only
         _symtab.Symbols.Add(sym);
         _included[f] = sym;
         _run.Result.Included.Add(f.Name);
         _work.Enqueue(() =>
         {
+            var restored = false;
             foreach (var r in _run.Patched.FunctionRelocations(f))
-                Relocate(section, r.Offset - f.Value, r, r.Adjust, $"{f.Name}+0x{r.Offset - f.Value:x}");
+            {
+                if (nop && r.Offset == f.Value + (ulong)fentry + 1)
+                {
+                    Relocate(section, r.Offset - f.Value, r with { Type = R_X86_64_PLT32, IsBranch = true, Target = r.Target with { Offset = 0 } }, 4, $"{f.Name}+0x{r.Offset - f.Value:x}");
+                    restored = true;
+                }
+                else if (r.Type != R_X86_64_NONE) // R_X86_64_NONE: nothing to apply (psABI)
+                    Relocate(section, r.Offset - f.Value, r, r.Adjust, $"{f.Name}+0x{r.Offset - f.Value:x}");
+            }
+            if (nop && !restored)
+                RelaFor(section).Relocations.Add(new ElfRelocation { Offset = (ulong)fentry + 1, Type = R_X86_64_PLT32, Symbol = External("__fentry__", FentryLike), Addend = -4 });
         });
         return sym;
     }
@@ -167,61 +192,38 @@ internal sealed class Emitter
         return rela;
     }
 
-    /// <summary>Where a reference goes in the output: an output or undefined symbol, or a klp name.</summary>
-    internal readonly record struct Mapped(ElfSymbol? Symbol, string? KlpName, long Offset);
-
-    /// <summary>Maps a resolved patched-object target into the output.</summary>
-    public Mapped Map(Target t, string where)
+    /// <summary>Where a reference goes in the output: an output or undefined symbol, or a klp name;
+    /// neither when the reference was refused.</summary>
+    internal readonly record struct Mapped(ElfSymbol? Symbol, string? KlpName, long Offset)
     {
-        switch (t.Kind)
-        {
-            case TargetKind.String:
-                return new Mapped(StringSymbol(t.Section!, t.Text!, out var at), null, at + t.Offset);
-            case TargetKind.Section:
-                if (t.Section is null)
-                    return new Mapped(null, null, t.Offset);
-                var copy = CopySection(t.Section);
-                return new Mapped(copy.Symbol, null, t.Offset);
-        }
-        var p = t.Symbol!;
-        if (p.Section is null)
-        {
-            if (p.SpecialIndex == SHN_ABS)
-                return new Mapped(External(p.Name, p), null, t.Offset);
-            return Reference(p.Name, null, p, t.Offset, where);
-        }
-        if (_included.TryGetValue(p, out var mine))
-            return new Mapped(mine, null, t.Offset);
-        if (_run.MustInclude(p))
-            return new Mapped(Include(p), null, t.Offset);
-        if (_run.Twins.TryGetValue(p, out var twin))
-            return Reference(twin.Name, twin, p, t.Offset, where);
-        if (p.Type is STT_FUNC or STT_OBJECT)
-            return new Mapped(Include(p), null, t.Offset);
-        // A label with no type: fall back to its section.
-        var sec = CopySection(p.Section);
-        return new Mapped(sec.Symbol, null, (long)p.Value + t.Offset);
+        public bool Refused => Symbol is null && KlpName is null;
     }
 
-    /// <summary>A reference to something that stays in the running kernel.</summary>
-    private Mapped Reference(string name, ElfSymbol? origSymbol, ElfSymbol patchedSymbol, long offset, string where)
+    /// <summary>Carries out the reference policy's decision for a resolved patched-object target;
+    /// <paramref name="toCode"/> when the reference goes to code as such (a call or jump, or an
+    /// entry describing included code) rather than taking an address.</summary>
+    public Mapped Map(Target t, bool toCode, string where)
     {
-        var parent = _run.Options.Parent;
-        var isGlobal = origSymbol is null ? !patchedSymbol.IsLocal : !origSymbol.IsLocal;
-        if (isGlobal && parent.IsExported(name))
-            return new Mapped(External(name, patchedSymbol), null, offset);
-        int sympos;
-        if (origSymbol is not null && origSymbol.IsLocal)
-            sympos = parent.Sympos(origSymbol, _run.Orig.File);
-        else
+        var d = _run.Policy.Decide(t, toCode, where);
+        switch (d.Action)
         {
-            if (!parent.Defines(name))
-                throw new LivegraftException(ExitCode.InvalidInput, DiffErrors.SymbolNotFound,
-                    $"'{name}' (referenced at {where}) is neither exported nor defined in {parent.ObjectName}", _run.Options.PatchedName);
-            sympos = 0;
+            case ReferenceAction.Copy:
+                switch (d.CopyKind)
+                {
+                    case CopyKind.String:
+                        return new Mapped(StringSymbol(t.Section!, t.Text!, out var at), null, at + t.Offset);
+                    case CopyKind.Section:
+                        return new Mapped(CopySection(d.Section!).Symbol, null, d.SectionOffset + t.Offset);
+                    default:
+                        return new Mapped(Include(d.Element!), null, t.Offset);
+                }
+            case ReferenceAction.Normal:
+                return new Mapped(External(d.Name!, d.Like!), null, t.Offset);
+            case ReferenceAction.Livepatch:
+                return new Mapped(null, d.KlpSymbol, t.Offset);
+            default:
+                return new Mapped(null, null, t.Offset);
         }
-        var klp = $".klp.sym.{parent.ObjectName}.{name},{sympos}";
-        return new Mapped(null, klp, offset);
     }
 
     private ElfSymbol External(string name, ElfSymbol like)
@@ -263,10 +265,17 @@ internal sealed class Emitter
     /// <summary>Emits one relocation of included code or data into the output.</summary>
     public void Relocate(ElfSection section, ulong offset, ResolvedRelocation r, long adjust, string where)
     {
+        if (r.Type == R_X86_64_NONE)
+            return; // nothing to apply (psABI); fentry sites are handled by IncludeFunction
         var size = X86_64RelocationSize(r.Type);
         if (size == 0)
-            throw new LivegraftException(ExitCode.InvalidInput, DiffErrors.UnsupportedRelocation, $"unsupported relocation type {r.Type} at {where}", _run.Options.PatchedName);
-        var mapped = Map(r.Target, where);
+        {
+            _run.Policy.Refuse(DiffErrors.UnsupportedRelocation, $"unsupported relocation type {r.Type} at {where}", where);
+            return;
+        }
+        var mapped = Map(r.Target, r.IsBranch || r.DescribesCode, where);
+        if (mapped.Refused)
+            return;
         // RELA: the addend carries the value, and x86-64 apply_relocate_add refuses a field that is
         // not zero. Cleared in Finish, once every data section has its final bytes (Map above may
         // have appended to the very section this field lives in).
@@ -277,13 +286,13 @@ internal sealed class Emitter
             _klp.Add((section, offset, r.Type, mapped.KlpName, addend));
             return;
         }
-        if (mapped.Symbol is null)
-            throw new LivegraftException(ExitCode.InvalidInput, DiffErrors.UnresolvedRelocation, $"cannot resolve the relocation at {where}", _run.Options.PatchedName);
-        RelaFor(section).Relocations.Add(new ElfRelocation { Offset = offset, Type = r.Type, Symbol = mapped.Symbol, Addend = addend });
+        RelaFor(section).Relocations.Add(new ElfRelocation { Offset = offset, Type = r.Type, Symbol = mapped.Symbol!, Addend = addend });
     }
 
-    /// <summary>Appends a special-section entry (bytes plus relocations) to the output section of that name.</summary>
-    public (ElfSection Section, ulong Offset) AppendEntry(ElfSection src, ulong entryOffset, int entrySize, Func<ResolvedRelocation, string, bool>? onRelocation = null)
+    /// <summary>Appends a special-section entry (bytes plus relocations, <paramref name="length"/>
+    /// bytes zero-padded to <paramref name="entrySize"/>) to the output section of that name;
+    /// <paramref name="keep"/> filters the relocations.</summary>
+    public (ElfSection Section, ulong Offset) AppendEntry(ElfSection src, ulong entryOffset, int length, int entrySize, Func<ElfRelocation, bool>? keep = null)
     {
         if (!_data.TryGetValue(src.Name, out var builder))
         {
@@ -291,15 +300,14 @@ internal sealed class Emitter
             _out.AddSection(section);
             _data[src.Name] = builder = new DataSectionBuilder(section);
         }
-        var at = builder.Append(src.Data.Span.Slice((int)entryOffset, entrySize), (ulong)entrySize, 1);
-        var relocations = _run.Patched.RelocationsIn(src, entryOffset, entryOffset + (ulong)entrySize).ToList();
+        var at = builder.Append(src.Data.Span.Slice((int)entryOffset, length), (ulong)entrySize, 1);
+        var relocations = _run.Patched.RelocationsIn(src, entryOffset, entryOffset + (ulong)length).ToList();
         foreach (var rel in relocations)
         {
-            var r = new ResolvedRelocation(rel.Offset, rel.Type, rel.Addend, _run.Patched.Resolve(rel.Symbol, rel.Addend), rel);
-            var where = $"{src.Name}+0x{rel.Offset:x}";
-            if (onRelocation is not null && !onRelocation(r, where))
+            if (keep is not null && !keep(rel))
                 continue;
-            Relocate(builder.Section, at + (rel.Offset - entryOffset), r, 0, where);
+            var r = new ResolvedRelocation(rel.Offset, rel.Type, rel.Addend, _run.Patched.Resolve(rel.Symbol, rel.Addend), rel) { DescribesCode = true };
+            Relocate(builder.Section, at + (rel.Offset - entryOffset), r, 0, $"{src.Name}+0x{rel.Offset:x}");
         }
         return (builder.Section, at);
     }

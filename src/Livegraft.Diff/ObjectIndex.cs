@@ -25,6 +25,16 @@ internal sealed record ResolvedRelocation(ulong Offset, uint Type, long Addend, 
 {
     /// <summary>Bytes between the relocated field and the end of its instruction (0 for data).</summary>
     public long Adjust { get; init; }
+
+    /// <summary>The field is the displacement of a direct call or jump (whatever its relocation
+    /// type: <c>PLT32</c>, or <c>PC32</c> from binutils before 2.31): control goes there, no address
+    /// is taken.</summary>
+    public bool IsBranch { get; init; }
+
+    /// <summary>The relocation belongs to a special-section entry or replacement code that
+    /// describes included code (ORC, jump tables, alternatives...): it refers to the code as copied,
+    /// never to the original a pointer would keep.</summary>
+    public bool DescribesCode { get; init; }
 }
 
 /// <summary>Index over one object: symbols by section and offset, relocations by target section,
@@ -113,6 +123,21 @@ internal sealed class ObjectIndex
         return best;
     }
 
+    /// <summary>The object or function whose extent ends exactly at <paramref name="offset"/> when
+    /// nothing covers that offset, or null.</summary>
+    public ElfSymbol? EndingAt(ElfSection section, long offset)
+    {
+        ElfSymbol? found = null;
+        foreach (var s in SymbolsIn(section))
+        {
+            if ((long)s.Value >= offset)
+                break;
+            if (s.Size > 0 && (long)(s.Value + s.Size) == offset && s.Type is STT_FUNC or STT_OBJECT)
+                found = s;
+        }
+        return found;
+    }
+
     /// <summary>True when the section holds NUL-terminated strings (SHF_MERGE|SHF_STRINGS).</summary>
     public static bool IsStringSection(ElfSection s) => (s.Flags & (SHF_MERGE | SHF_STRINGS)) == (SHF_MERGE | SHF_STRINGS);
 
@@ -174,8 +199,10 @@ internal sealed class ObjectIndex
         var covered = new HashSet<ulong>();
         foreach (var r in RelocationsIn(section, start, end))
         {
-            var adjust = IsPcRelative(r.Type) ? InstructionEnd(instructions, r.Offset) - (long)r.Offset : 0;
-            result.Add(new ResolvedRelocation(r.Offset, r.Type, r.Addend, Resolve(r.Symbol, r.Addend + adjust), r) { Adjust = adjust });
+            var at = InstructionAt(instructions, r.Offset);
+            var adjust = IsPcRelative(r.Type) ? (at is { } i ? (long)i.NextIP : (long)r.Offset + 4) - (long)r.Offset : 0;
+            var branch = at is { } b && IsPcRelative(r.Type) && IsDirectBranch(b) && (long)b.NextIP - (long)r.Offset == 4;
+            result.Add(new ResolvedRelocation(r.Offset, r.Type, r.Addend, Resolve(r.Symbol, r.Addend + adjust), r) { Adjust = adjust, IsBranch = branch });
             covered.Add(r.Offset);
         }
         if (SymbolsIn(section).Length > 1 || section.Size > f.Size)
@@ -208,7 +235,7 @@ internal sealed class ObjectIndex
                 var sym = SectionSymbol(section);
                 if (sym is null)
                     continue;
-                var synthetic = new ResolvedRelocation(field, R_X86_64_PC32, (long)target - adjust, Resolve(sym, (long)target), null) { Adjust = adjust };
+                var synthetic = new ResolvedRelocation(field, R_X86_64_PC32, (long)target - adjust, Resolve(sym, (long)target), null) { Adjust = adjust, IsBranch = IsDirectBranch(instr) };
                 result.Add(synthetic);
             }
             result.Sort((a, b) => a.Offset.CompareTo(b.Offset));
@@ -219,7 +246,9 @@ internal sealed class ObjectIndex
 
     private static bool IsPcRelative(uint type) => X86_64IsPcRelative(type);
 
-    private static long InstructionEnd(List<Instruction> instructions, ulong field)
+    /// <summary>The decoded instruction holding <paramref name="field"/>, or null (data in text:
+    /// the field's own end is then the instruction end).</summary>
+    private static Instruction? InstructionAt(List<Instruction> instructions, ulong field)
     {
         var lo = 0;
         var hi = instructions.Count - 1;
@@ -229,10 +258,12 @@ internal sealed class ObjectIndex
             var ins = instructions[mid];
             if (field < ins.IP) hi = mid - 1;
             else if (field >= ins.NextIP) lo = mid + 1;
-            else return (long)ins.NextIP;
+            else return ins;
         }
-        return (long)field + 4; // not inside a decoded instruction (data in text): the field's own end
+        return null;
     }
+
+    private static bool IsDirectBranch(in Instruction i) => (i.IsCallNear || i.IsJmpNear || i.IsJccNear) && i.Op0Kind is OpKind.NearBranch64;
 
     /// <summary>Resolves a symbol plus real offset into a comparable target.</summary>
     public Target Resolve(ElfSymbol? symbol, long realOffset)
@@ -267,6 +298,10 @@ internal sealed class ObjectIndex
         var covering = SymbolAt(section, realOffset);
         if (covering is not null && covering.Type is STT_FUNC or STT_OBJECT)
             return new Target(TargetKind.Symbol, covering, section, realOffset - (long)covering.Value, null);
+        // One past the end (&tbl[N], ARRAY_SIZE loops) belongs to the object it ends, not to
+        // whatever the linker puts next.
+        if (EndingAt(section, realOffset) is { } ending)
+            return new Target(TargetKind.Symbol, ending, section, realOffset - (long)ending.Value, null);
         if ((section.Flags & SHF_MERGE) != 0 && section.EntrySize > 0 && section.Type != SHT_NOBITS)
         {
             // A mergeable constant pool (.rodata.cst8): what matters is the constant, not where the
@@ -280,16 +315,48 @@ internal sealed class ObjectIndex
         return new Target(TargetKind.Section, null, section, realOffset, null);
     }
 
-    /// <summary>The fentry call offset of a function, or -1 when it has none.</summary>
-    public long FentryOffset(ElfSymbol f)
+    /// <summary>The fentry call offset of a function, or -1 when it has none. A site is the call
+    /// to <c>__fentry__</c> at the entry (after an ENDBR), whatever its relocation type:
+    /// <c>PLT32</c>, <c>PC32</c> (older binutils) or <c>R_X86_64_NONE</c> over a 5-byte NOP
+    /// (recordmcount, objtool <c>--mnop</c>); or, with no relocation at all, a 5-byte NOP that a
+    /// <c>__mcount_loc</c> entry points at (<c>-mnop-mcount</c>, clang).</summary>
+    public long FentryOffset(ElfSymbol f) => FentrySite(f).Offset;
+
+    /// <summary>The fentry site of a function: its offset (-1 when none) and whether the code holds
+    /// a NOP there instead of the call (the output must carry the call: ftrace expects one).</summary>
+    public (long Offset, bool Nop) FentrySite(ElfSymbol f)
     {
         foreach (var r in FunctionRelocations(f))
         {
             if (r.Offset > f.Value + 8)
                 break;
             if (r.Target.Kind == TargetKind.Symbol && r.Target.Symbol!.Name is "__fentry__" or "__mcount" && r.Offset is var o && (o == f.Value + 1 || o == f.Value + 5))
-                return (long)(o - f.Value - 1);
+                return ((long)(o - f.Value - 1), r.Type == R_X86_64_NONE);
         }
-        return -1;
+        _mcountSites ??= McountSites();
+        foreach (var at in (ReadOnlySpan<ulong>)[f.Value, f.Value + 4])
+            if (_mcountSites.Contains((f.Section!, at)) && Bytes(f) is var code && (int)(at - f.Value) + 5 <= code.Length
+                && code.Slice((int)(at - f.Value), 5).SequenceEqual(Nop5))
+                return ((long)(at - f.Value), true);
+        return (-1, false);
+    }
+
+    /// <summary>The 5-byte NOP (<c>nopl 0x0(%rax,%rax,1)</c>) compilers and objtool write over fentry calls.</summary>
+    private static ReadOnlySpan<byte> Nop5 => [0x0f, 0x1f, 0x44, 0x00, 0x00];
+
+    private HashSet<(ElfSection, ulong)>? _mcountSites;
+
+    private HashSet<(ElfSection, ulong)> McountSites()
+    {
+        var sites = new HashSet<(ElfSection, ulong)>();
+        foreach (var section in File.Sections)
+        {
+            if (section.Name is not ("__mcount_loc" or "__patchable_function_entries"))
+                continue;
+            foreach (var r in RelocationsOf(section))
+                if (r.Symbol?.Section is { } target)
+                    sites.Add((target, (ulong)((long)(r.Symbol.IsSectionSymbol ? 0 : r.Symbol.Value) + r.Addend)));
+        }
+        return sites;
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Livegraft.Kernel.Features;
 using Livegraft.Kernel.Patches;
 
 namespace Livegraft.Kernel;
@@ -19,12 +20,19 @@ public sealed class KernelTree
     /// <summary>Name of the stamp file at the root of a prepared tree.</summary>
     public const string StampFileName = ".livegraft-tree";
 
+    private TargetFeatures? _features;
+
     private KernelTree(KernelTarget target, string root, IReadOnlyDictionary<string, string> stamp)
     {
         Target = target;
         Root = root;
         Stamp = stamp;
     }
+
+    /// <summary>What this kernel is like (special-section layouts, kbuild format, livepatch core),
+    /// read from the tree when it was ensured (docs/targets.md).</summary>
+    public TargetFeatures Features => _features
+        ?? throw new InvalidOperationException("the tree's features are read by KernelTree.Ensure");
 
     /// <summary>The kernel the tree is for.</summary>
     public KernelTarget Target { get; }
@@ -41,8 +49,13 @@ public sealed class KernelTree
 
     /// <summary>Returns the prepared tree of <paramref name="target"/>, extracting and preparing it
     /// when missing or stale, and undoing a half-applied patch left by a killed run.</summary>
-    /// <exception cref="LivegraftException">LG0302 when the source package is not installed, LG0303
-    /// when the headers package is not, LG0304 when preparing fails.</exception>
+    /// <remarks>The release's headers and source are fetched into the cache first when missing
+    /// (<see cref="KernelTarget.EnsureHeaders"/>, <see cref="KernelTarget.EnsureSource"/>), the
+    /// compiler is compared with the one the kernel was built with, and the tree's
+    /// <see cref="Features"/> are read.</remarks>
+    /// <exception cref="LivegraftException">LG0370–LG0373 when the release's packages cannot be
+    /// resolved or fetched, LG0374 when this machine's compiler is another GCC release, LG0304 when
+    /// preparing fails, LG0376 when the feature probe does.</exception>
     public static KernelTree Ensure(KernelTarget target, Action<string>? progress = null, CancellationToken cancellationToken = default)
     {
         using var _ = TreeLock.Acquire(target, progress, cancellationToken);
@@ -52,27 +65,36 @@ public sealed class KernelTree
     /// <summary>Ensure, for callers already holding the tree lock.</summary>
     internal static KernelTree EnsureLocked(KernelTarget target, Action<string>? progress, CancellationToken cancellationToken)
     {
-        if (!File.Exists(target.HeadersConfigFile))
-            throw new LivegraftException(ExitCode.HostFailure, KernelErrors.HeadersPackageMissing,
-                $"{target.HeadersConfigFile} not found: install linux-headers-{target.Release} (scripts/install-deps)");
+        var tree = EnsurePrepared(target, progress, cancellationToken);
+        tree._features = TargetFeatures.Read(tree, progress, cancellationToken);
+        return tree;
+    }
+
+    private static KernelTree EnsurePrepared(KernelTarget target, Action<string>? progress, CancellationToken cancellationToken)
+    {
         if (target.ConfigOverride is { } config && !File.Exists(config))
             throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.SourceOverrideInvalid, "no such config file", config);
         if (target.SourceOverride is { } source && !File.Exists(source) && !Directory.Exists(source))
             throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.SourceOverrideInvalid, "no such source tarball or directory", source);
+        target.EnsureHeaders(progress);
+        var compiler = TargetCompiler.Check(target);
+        if (compiler.Warning is { } warning)
+            progress?.Invoke(warning.ToString());
         var configSha = Sha256Hash.HashFile(target.BuildConfigFile);
         var root = target.TreeDirectory;
         var stamp = ReadStamp(root);
-        if (stamp is not null && StampMatches(target, stamp, configSha, out _))
+        if (stamp is not null && StampMatches(target, stamp, configSha, out _) && PreparedConfig.Drift(target.BuildConfigFile, Path.Combine(root, ".config")) is [])
         {
             var tree = new KernelTree(target, root, stamp);
             tree.RecoverJournal(progress);
             return tree;
         }
-        if (stamp is null && target.SourceOverride is null && target.ConfigOverride is null && LooksPrepared(target, root))
+        if (stamp is null && target.SourceOverride is null && target.ConfigOverride is null && LooksPrepared(target, root)
+            && PreparedConfig.Drift(target.BuildConfigFile, Path.Combine(root, ".config")) is [])
         {
             // A tree prepared by hand (or by an older Livegraft) exactly as Ensure would: adopt it.
             progress?.Invoke($"adopting the prepared tree {root}");
-            var adopted = NewStamp(target, configSha, InstalledSourceVersion(target) ?? target.SourceVersion ?? "unknown", adopted: true);
+            var adopted = NewStamp(target, configSha, target.SourceVersion, adopted: true);
             WriteStamp(root, adopted);
             var tree = new KernelTree(target, root, adopted);
             tree.RecoverJournal(progress);
@@ -80,7 +102,8 @@ public sealed class KernelTree
         }
         if (stamp is not null)
         {
-            StampMatches(target, stamp, configSha, out var why);
+            if (StampMatches(target, stamp, configSha, out var why))
+                why = "its config drifted from the shipped one: " + string.Join("; ", PreparedConfig.Drift(target.BuildConfigFile, Path.Combine(root, ".config")).Take(3));
             progress?.Invoke($"the prepared tree is stale ({why}); preparing a new one");
         }
         return Prepare(target, configSha, progress, cancellationToken);
@@ -90,7 +113,13 @@ public sealed class KernelTree
     public static KernelTree? TryOpen(KernelTarget target)
     {
         var stamp = ReadStamp(target.TreeDirectory);
-        return stamp is null ? null : new KernelTree(target, target.TreeDirectory, stamp);
+        if (stamp is null)
+            return null;
+        var features = Path.Combine(target.TreeDirectory, TargetFeatures.FileName);
+        return new KernelTree(target, target.TreeDirectory, stamp)
+        {
+            _features = File.Exists(features) ? TargetFeatures.Parse(File.ReadAllText(features)) : null,
+        };
     }
 
     /// <summary>Takes the tree lock (waits for other Livegraft processes).</summary>
@@ -177,13 +206,9 @@ public sealed class KernelTree
     private static KernelTree Prepare(KernelTarget target, string configSha, Action<string>? progress, CancellationToken cancellationToken)
     {
         var fromDirectory = target.SourceOverride is { } dir && Directory.Exists(dir);
-        if (!fromDirectory && !File.Exists(target.SourceTarball))
-            throw new LivegraftException(ExitCode.HostFailure, KernelErrors.SourcePackageMissing,
-                $"{target.SourceTarball} not found: install the {target.SourcePackage} package{(target.SourceVersion is null ? "" : $" (version {target.SourceVersion})")} (scripts/install-deps)");
-        var installed = target.SourceOverride is null ? InstalledSourceVersion(target) : null;
-        if (target.SourceOverride is null && target.SourceVersion is not null && installed is not null && installed != target.SourceVersion)
-            throw new LivegraftException(ExitCode.HostFailure, KernelErrors.SourcePackageMissing,
-                $"{target.SourcePackage} {installed} is installed but {target.Release} was built from {target.SourceVersion}; install {target.SourcePackage}={target.SourceVersion}");
+        // The exact source the release was built from, fetched into the cache: never whatever
+        // linux-source package the machine has installed.
+        var tarball = fromDirectory ? null : target.SourceOverride ?? target.EnsureSource(progress);
 
         Directory.CreateDirectory(target.CacheDirectory);
         foreach (var stale in Directory.GetDirectories(target.CacheDirectory, "tree.tmp-*").Concat(Directory.GetDirectories(target.CacheDirectory, "tree.old-*")))
@@ -192,14 +217,15 @@ public sealed class KernelTree
         Directory.CreateDirectory(work);
         try
         {
-            var prepared = fromDirectory ? CopySource(target.SourceOverride!, work, cancellationToken) : ExtractSource(target, work, progress, cancellationToken);
+            var prepared = fromDirectory ? CopySource(target.SourceOverride!, work, cancellationToken) : ExtractSource(target, tarball!, work, progress, cancellationToken);
             File.Copy(target.BuildConfigFile, Path.Combine(prepared, ".config"), overwrite: true);
-            var version = target.SourceOverride is null ? installed ?? target.SourceVersion ?? "unknown" : MakefileVersion(prepared);
+            var version = target.SourceOverride is null ? target.SourceVersion : MakefileVersion(prepared);
             var stamp = NewStamp(target, configSha, version, adopted: false);
             var tree = new KernelTree(target, prepared, stamp);
             progress?.Invoke("make olddefconfig prepare modules_prepare");
             tree.Make(["olddefconfig", "prepare", "modules_prepare"], progress: progress, errorId: KernelErrors.TreePrepareFailed,
                 what: "preparing the kernel tree", cancellationToken: cancellationToken);
+            PreparedConfig.ThrowIfDrifted(target, prepared);
             WriteStamp(prepared, stamp);
             var root = target.TreeDirectory;
             if (Directory.Exists(root))
@@ -226,17 +252,17 @@ public sealed class KernelTree
 
     /// <summary>Extracts the tarball into <paramref name="work"/>; returns the directory holding its
     /// top Makefile (the package's <c>linux-source-X.Y/</c>, any single top directory, or none).</summary>
-    private static string ExtractSource(KernelTarget target, string work, Action<string>? progress, CancellationToken cancellationToken)
+    private static string ExtractSource(KernelTarget target, string tarball, string work, Action<string>? progress, CancellationToken cancellationToken)
     {
-        progress?.Invoke($"extracting {target.SourceTarball}");
-        ProcessRunner.RunChecked(new ProcessSpec("tar", ["-xf", target.SourceTarball, "-C", work]), KernelErrors.TreePrepareFailed,
-            $"extracting {target.SourceTarball}", cancellationToken: cancellationToken);
+        progress?.Invoke($"extracting {tarball}");
+        ProcessRunner.RunChecked(new ProcessSpec("tar", ["-xf", tarball, "-C", work]), KernelErrors.TreePrepareFailed,
+            $"extracting {tarball}", cancellationToken: cancellationToken);
         var candidates = new[] { Path.Combine(work, target.SourceTopDirectory), work }
             .Concat(Directory.GetDirectories(work))
             .Where(d => File.Exists(Path.Combine(d, "Makefile")) && Directory.Exists(Path.Combine(d, "arch")));
         return candidates.FirstOrDefault()
             ?? throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.TreePrepareFailed,
-                "not a kernel source tarball: no top directory with a Makefile and arch/", target.SourceTarball);
+                "not a kernel source tarball: no top directory with a Makefile and arch/", tarball);
     }
 
     /// <summary>Copies a source directory (never prepared in place: it is the user's).</summary>
@@ -284,7 +310,7 @@ public sealed class KernelTree
             why = $"source package {Get("source-package")}";
         else if ((stamp.TryGetValue("source", out var source) ? source : "package:" + target.SourcePackage) != target.SourceIdentity)
             why = $"source {source}";
-        else if (target.SourceOverride is null && target.SourceVersion is not null && Get("source-version") != target.SourceVersion && Get("source-version") != "unknown")
+        else if (target.SourceOverride is null && Get("source-version") != target.SourceVersion)
             why = $"source version {Get("source-version")}, want {target.SourceVersion}";
         else if (Get("config-sha256") != configSha)
             why = $"the config changed ({target.BuildConfigFile})";
@@ -308,35 +334,12 @@ public sealed class KernelTree
     private static Dictionary<string, string>? ReadStamp(string root)
     {
         var path = Path.Combine(root, StampFileName);
-        if (!File.Exists(path))
-            return null;
-        var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var line in File.ReadLines(path))
-        {
-            var eq = line.IndexOf('=');
-            if (eq > 0)
-                result[line[..eq]] = line[(eq + 1)..];
-        }
-        return result;
+        return File.Exists(path) ? KeyValueLines.Parse(File.ReadLines(path)) : null;
     }
 
     private static void WriteStamp(string root, IReadOnlyDictionary<string, string> stamp) =>
         PatchApplier.AtomicWrite(Path.Combine(root, StampFileName),
             System.Text.Encoding.UTF8.GetBytes(string.Concat(stamp.Select(kv => $"{kv.Key}={kv.Value}\n"))));
-
-    private static string? InstalledSourceVersion(KernelTarget target)
-    {
-        try
-        {
-            var r = ProcessRunner.Run(new ProcessSpec("dpkg-query", ["-W", "-f=${Version}", target.SourcePackage]));
-            return r.ExitCode == 0 && r.Stdout.Trim().Length > 0 ? r.Stdout.Trim() : null;
-        }
-        catch (LivegraftException)
-        {
-            return null; // not a Debian host: nothing to compare with
-        }
-    }
-
 }
 
 /// <summary>A patch applied to a <see cref="KernelTree"/>; disposing restores the originals from
@@ -361,63 +364,9 @@ public sealed class PatchedTree : IDisposable
     public void Dispose() => Restore();
 }
 
-/// <summary>Inter-process lock on a kernel tree (<c>flock</c> on <see cref="KernelTarget.TreeLockFile"/>
-/// through <see cref="FileShare.None"/>), plus an in-process gate so threads queue too.</summary>
-internal sealed class TreeLock : IDisposable
+/// <summary>Inter-process lock on a kernel tree (<see cref="CacheLock"/> on <see cref="KernelTarget.TreeLockFile"/>).</summary>
+internal static class TreeLock
 {
-    private static readonly Dictionary<string, SemaphoreSlim> Gates = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim _gate;
-    private readonly FileStream _file;
-
-    private TreeLock(SemaphoreSlim gate, FileStream file)
-    {
-        _gate = gate;
-        _file = file;
-    }
-
-    public static TreeLock Acquire(KernelTarget target, Action<string>? progress, CancellationToken cancellationToken)
-    {
-        Directory.CreateDirectory(target.CacheDirectory);
-        var path = target.TreeLockFile;
-        SemaphoreSlim gate;
-        lock (Gates)
-        {
-            if (!Gates.TryGetValue(path, out gate!))
-                Gates[path] = gate = new SemaphoreSlim(1, 1);
-        }
-        if (!gate.Wait(0, cancellationToken))
-        {
-            progress?.Invoke("waiting for another build in this process to release the kernel tree");
-            gate.Wait(cancellationToken);
-        }
-        try
-        {
-            var announced = false;
-            while (true)
-            {
-                try
-                {
-                    return new TreeLock(gate, new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
-                }
-                catch (IOException)
-                {
-                    if (!announced)
-                        progress?.Invoke($"waiting for another Livegraft process to release {path}");
-                    announced = true;
-                    Task.Delay(500, cancellationToken).GetAwaiter().GetResult();
-                }
-            }
-        }
-        catch
-        {
-            gate.Release();
-            throw;
-        }
-    }
-
-    public void Dispose()
-    {
-        _file.Dispose();
-        _gate.Release();
-    }
+    public static CacheLock Acquire(KernelTarget target, Action<string>? progress, CancellationToken cancellationToken) =>
+        CacheLock.Acquire(target.TreeLockFile, $"the kernel tree of {target.Release}", progress, cancellationToken);
 }

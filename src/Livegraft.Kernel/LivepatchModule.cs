@@ -57,6 +57,10 @@ public sealed record LivepatchModuleRequest(string Name, KernelTarget Target, IR
     /// <summary>SHA-256 of the source patch, recorded as <see cref="LivegraftInfo.PatchSha256"/>.</summary>
     public string? PatchSha256 { get; init; }
 
+    /// <summary>Symbol namespaces the module imports (<c>MODULE_IMPORT_NS</c>: <c>import_ns=</c> in
+    /// <c>.modinfo</c>), for the namespaced exports the patched code uses.</summary>
+    public IReadOnlyList<string> ImportNamespaces { get; init; } = [];
+
     /// <summary>The source patch itself (the fixes it carries, in order), kept in the module's
     /// <c>.livegraft.source</c> section so that a later build can be cumulative over it.</summary>
     public string? Source { get; init; }
@@ -122,10 +126,11 @@ public static class LivepatchModule
         LivepatchModuleRequest request, string workDir, Action<string>? progress = null, CancellationToken cancellationToken = default)
     {
         Validate(request);
-        var headers = request.Target.HeadersDirectory;
+        var headers = request.Target.EnsureHeaders(progress);
         if (!File.Exists(Path.Combine(headers, "Makefile")) || !File.Exists(Path.Combine(headers, "Module.symvers")))
             throw new LivegraftException(ExitCode.HostFailure, KernelErrors.HeadersPackageMissing,
-                $"{headers} is not a complete headers tree: install linux-headers-{request.Target.Release} (scripts/install-deps)");
+                $"{headers} is not a complete headers tree (of {request.Target.Packages.Headers.Spec})");
+        var cmdPrefix = Features.TargetFeatures.KbuildCmdPrefix(headers);
 
         workDir = Path.GetFullPath(workDir);
         if (Directory.Exists(workDir))
@@ -141,7 +146,7 @@ public static class LivepatchModule
         }
         void Prebuilt(string member, string from)
         {
-            File.WriteAllText(Path.Combine(workDir, "." + member + ".cmd"), $"cmd_{Path.Combine(workDir, member)} := prebuilt by livegraft from {from}\n");
+            File.WriteAllText(Path.Combine(workDir, "." + member + ".cmd"), $"{cmdPrefix}{Path.Combine(workDir, member)} := prebuilt by livegraft from {from}\n");
             members.Add(member);
         }
         ModuleDescriptor.Build(request, Info(request)).Write(Path.Combine(workDir, ModuleDescriptor.FileName));
@@ -236,6 +241,9 @@ public static class LivepatchModule
                 if (!Identifier.IsMatch(cb))
                     throw Bad($"{objName}: callback '{cb}' is not a C identifier");
         }
+        foreach (var ns in request.ImportNamespaces)
+            if (!Identifier.IsMatch(ns))
+                throw Bad($"symbol namespace '{ns}' is not a C identifier");
         foreach (var (key, value) in request.ExtraInfo)
             if (!Identifier.IsMatch(key) || value.Contains('\0', StringComparison.Ordinal))
                 throw Bad($"modinfo entry '{key}' is not a C identifier with a NUL-free value");
@@ -277,6 +285,8 @@ public static class LivepatchModule
             info.Add(new(LivegraftInfo.Supersedes, string.Join(',', request.Supersedes)));
         if (!string.IsNullOrWhiteSpace(request.Fixes))
             info.Add(new(LivegraftInfo.Fixes, request.Fixes.ReplaceLineEndings(" ").Trim()));
+        foreach (var ns in request.ImportNamespaces.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
+            info.Add(new("import_ns", ns));
         foreach (var (k, v) in request.ExtraInfo.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             info.Add(new(LivegraftInfo.Prefix + k, v));
         return info;

@@ -1,5 +1,6 @@
 using Livegraft.Diff;
 using Livegraft.Elf;
+using Livegraft.Kernel.Features;
 using Livegraft.Kernel.Parent;
 using Livegraft.Symbols;
 
@@ -17,8 +18,12 @@ public sealed record ObjectDiffRequest(string OrigPath, string PatchedPath, stri
     public string? SymversPath { get; init; }
     /// <summary>Where to write the output object, when the diff has one.</summary>
     public string? OutputPath { get; init; }
-    /// <summary>Special-section sizes of the target.</summary>
-    public SpecialSectionSizes Sizes { get; init; } = SpecialSectionSizes.Linux61;
+    /// <summary>The target release whose special-section layouts apply (read from its prepared
+    /// tree, which is prepared when missing); default the reference release.</summary>
+    public string Kernel { get; init; } = KernelTarget.ReferenceRelease;
+    /// <summary><c>--sizes</c>: sizes given by hand (<see cref="SizesOverride"/>); when it names
+    /// every size, <see cref="Kernel"/> is not read at all.</summary>
+    public string? Sizes { get; init; }
 }
 
 /// <summary>What the diff found and how the command ends.</summary>
@@ -32,8 +37,11 @@ public static class ObjectDiff
 {
     /// <summary>Reads the parent's symbols, runs the differ and writes the output when there is one.
     /// "Nothing changed" is a refusal like any other (<see cref="DiffErrors.NothingChanged"/>, exit 2).</summary>
-    public static ObjectDiffReport Run(ObjectDiffRequest request)
+    public static ObjectDiffReport Run(ObjectDiffRequest request, Action<string>? progress = null)
     {
+        var given = request.Sizes is { } text ? SizesOverride.Parse(text) : new Dictionary<string, int>();
+        var sizes = SizesOverride.IsComplete(given) ? SizesOverride.Apply(new SpecialSectionSizes(), given)
+            : SizesOverride.Apply(KernelTree.Ensure(new KernelTarget(request.Kernel), progress).Features.Sizes, given);
         var table = SymbolTable.Open(request.ParentPath, request.ParentName is { } n && n != "vmlinux" ? n : null);
         var exports = request.SymversPath is { } sv ? ModuleSymvers.Read(sv) : null;
         var options = new DiffOptions
@@ -41,7 +49,7 @@ public static class ObjectDiff
             Parent = new ParentSymbols(table, exports),
             OrigName = request.OrigPath,
             PatchedName = request.PatchedPath,
-            Sizes = request.Sizes,
+            Sizes = sizes,
         };
         var result = Differ.Run(ElfFile.Read(request.OrigPath), ElfFile.Read(request.PatchedPath), options);
         if (result.Refusals.Count == 0 && result.NothingChanged)

@@ -1,5 +1,5 @@
-using System.Globalization;
 using System.Text.RegularExpressions;
+using Livegraft.Kernel.Packages;
 
 namespace Livegraft.Kernel;
 
@@ -25,39 +25,6 @@ public static partial class SourceSpec
         if (!m.Success)
             throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.SourceOverrideInvalid,
                 "--source is neither an existing tarball or directory nor a Debian package=version (e.g. linux-source-6.1=6.1.176-1)", spec);
-        var package = m.Groups["package"].Value;
-        var version = m.Groups["version"].Value;
-        var dir = Path.Combine(KernelTarget.CacheRoot, "sources", $"{package}_{version.Replace(':', '%')}");
-        if (CachedTarball(dir) is { } cached)
-            return cached;
-
-        Directory.CreateDirectory(Path.GetDirectoryName(dir)!);
-        var work = dir + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-        if (Directory.Exists(work))
-            Directory.Delete(work, recursive: true);
-        Directory.CreateDirectory(work);
-        try
-        {
-            var root = KernelTarget.DownloadPackage(spec, work, progress);
-            var tarball = Directory.Exists(Path.Combine(root, "usr", "src")) ? Directory.GetFiles(Path.Combine(root, "usr", "src"), "*.tar.*").SingleOrDefault() : null;
-            if (tarball is null)
-                throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.SourceOverrideInvalid,
-                    "the package holds no single /usr/src/*.tar.* source tarball", spec);
-            var final = Path.Combine(work, "final");
-            Directory.CreateDirectory(final);
-            File.Move(tarball, Path.Combine(final, Path.GetFileName(tarball)));
-            if (Directory.Exists(dir))
-                Directory.Delete(dir, recursive: true);
-            Directory.Move(final, dir);
-        }
-        finally
-        {
-            if (Directory.Exists(work))
-                Directory.Delete(work, recursive: true);
-        }
-        return CachedTarball(dir)!;
+        return PackageCache.SourceTarball(new DebianPackage(m.Groups["package"].Value, m.Groups["version"].Value), progress);
     }
-
-    private static string? CachedTarball(string dir) =>
-        Directory.Exists(dir) ? Directory.GetFiles(dir, "*.tar.*").SingleOrDefault() : null;
 }

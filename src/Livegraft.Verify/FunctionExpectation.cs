@@ -111,6 +111,8 @@ public static class ExpectationBuilder
                         Add(target, start, width);
                         if (r.Symbol?.Name is "__fentry__" or "__mcount" && r.Offset >= 1)
                             Add(target, r.Offset - 1, 5);
+                        else if (r.Symbol?.Name is { } callee && IsRewrittenBranchTarget(callee) && BranchAt(target.Data.Span, r.Offset) is (var at, > 0 and var length))
+                            Add(target, at, length);
                     }
                 }
                 if (!sites.TryGetValue(target.Name, out var site))
@@ -154,6 +156,12 @@ public static class ExpectationBuilder
         {
             var mask = new byte[(int)Math.Min(function.Size, function.Section is { Type: not SHT_NOBITS } sec ? (ulong)sec.Data.Length - Math.Min(function.Value, (ulong)sec.Data.Length) : 0)];
             Array.Fill(mask, (byte)0xff);
+            // With indirect branch tracking a function starts with ENDBR64, which the kernel seals
+            // (overwrites with a 4-byte NOP) where objtool found no indirect caller (.ibt_endbr_seal,
+            // computed at the vmlinux link, apply_seal_endbr): the running bytes may be either.
+            if (function.Section is { Type: not SHT_NOBITS } code && mask.Length >= 4
+                && code.Data.Span[(int)function.Value..].StartsWith((ReadOnlySpan<byte>)[0xf3, 0x0f, 0x1e, 0xfa]))
+                mask.AsSpan(0, 4).Clear();
             if (function.Section is { } s && _ranges.TryGetValue(s, out var list))
             {
                 foreach (var (start, length) in list)
@@ -168,6 +176,31 @@ public static class ExpectationBuilder
             }
             return mask;
         }
+    }
+
+    /// <summary>
+    /// Branch targets whose call sites the kernel rewrites at boot and module load: the return thunk
+    /// (apply_returns), the retpoline thunks (apply_retpolines) and static call trampolines
+    /// (<c>__SCT__*</c>, arch_static_call_transform). objtool lists these sites in
+    /// <c>.return_sites</c>, <c>.retpoline_sites</c> and <c>.static_call_sites</c>, but when the
+    /// kernel defers objtool to the vmlinux link (<c>CONFIG_X86_KERNEL_IBT</c>, 6.12) a unit object
+    /// has none of those sections: the sites are recognised by their branch target instead.
+    /// </summary>
+    private static bool IsRewrittenBranchTarget(string name) =>
+        name is "__x86_return_thunk"
+        || name.StartsWith("__x86_indirect_thunk_", StringComparison.Ordinal)
+        || name.StartsWith("__x86_indirect_jump_thunk_", StringComparison.Ordinal)
+        || name.StartsWith("__x86_indirect_call_thunk_", StringComparison.Ordinal)
+        || name.StartsWith("__SCT__", StringComparison.Ordinal);
+
+    /// <summary>The call, jmp or Jcc whose rel32 is at <paramref name="field"/>: its start and length, or length 0.</summary>
+    private static (ulong Start, int Length) BranchAt(ReadOnlySpan<byte> code, ulong field)
+    {
+        if (field >= 1 && field + 4 <= (ulong)code.Length && code[(int)field - 1] is 0xe8 or 0xe9)
+            return (field - 1, 5);
+        if (field >= 2 && field + 4 <= (ulong)code.Length && code[(int)field - 2] == 0x0f && (code[(int)field - 1] & 0xf0) == 0x80)
+            return (field - 2, 6);
+        return (0, 0);
     }
 
     /// <summary>Length of the call/jmp at a retpoline or return site: <c>e8/e9 rel32</c> is 5 bytes,

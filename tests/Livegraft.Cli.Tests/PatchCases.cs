@@ -3,11 +3,26 @@ namespace Livegraft.Cli.Tests;
 /// <summary>One line of tests/patches/cases.txt.</summary>
 public sealed record PatchCase(string Patch, string Expectation, string? Module, string? RefusalId, string Check, IReadOnlyList<string>? Changed = null)
 {
+    /// <summary>More modules the check needs in the guest (<c>needs=brd,loop</c>), not patched.</summary>
+    public IReadOnlyList<string> Needs { get; init; } = [];
+
+    /// <summary>Diagnostic ids the build must report as notes or warnings (<c>note=ID,ID</c>).</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+
     /// <summary>Directory the patches are copied to next to the test assembly.</summary>
     public static string Directory => Path.Combine(AppContext.BaseDirectory, "patches");
 
     /// <summary>Full path of the patch file.</summary>
     public string PatchPath => Path.Combine(Directory, Patch);
+
+    /// <summary>The patch for <paramref name="target"/>: the series' variant
+    /// (<c>tests/patches/&lt;series&gt;/NAME</c>, for a kernel whose source needs another hunk) when
+    /// there is one, else <see cref="PatchPath"/>.</summary>
+    public string PatchPathFor(Livegraft.Kernel.KernelTarget target)
+    {
+        var variant = Path.Combine(Directory, target.Packages.Series, Patch);
+        return File.Exists(variant) ? variant : PatchPath;
+    }
 
     /// <summary>Reads the table.</summary>
     public static IReadOnlyList<PatchCase> All()
@@ -23,6 +38,7 @@ public sealed record PatchCase(string Patch, string Expectation, string? Module,
             var words = parts[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
             string? module = null, refusal = null;
             List<string>? changed = null;
+            List<string> notes = [], needs = [];
             var kind = words.Length > 0 ? words[0] : "";
             foreach (var w in words.Skip(1))
             {
@@ -30,6 +46,10 @@ public sealed record PatchCase(string Patch, string Expectation, string? Module,
                     module = w["module=".Length..];
                 else if (w.StartsWith("changed=", StringComparison.Ordinal))
                     changed = [.. w["changed=".Length..].Split(',')];
+                else if (w.StartsWith("needs=", StringComparison.Ordinal))
+                    needs = [.. w["needs=".Length..].Split(',')];
+                else if (w.StartsWith("note=", StringComparison.Ordinal))
+                    notes = [.. w["note=".Length..].Split(',')];
                 else if (kind == "refuse")
                     refusal = w;
                 else
@@ -37,7 +57,7 @@ public sealed record PatchCase(string Patch, string Expectation, string? Module,
             }
             if (kind is not ("load" or "refuse" or "build" or "nochange") || (kind == "refuse" && refusal is null))
                 throw new FormatException($"cases.txt: unknown expectation '{parts[1].Trim()}'");
-            cases.Add(new PatchCase(parts[0].Trim(), kind, module, refusal, parts[2].Trim(), changed));
+            cases.Add(new PatchCase(parts[0].Trim(), kind, module, refusal, parts[2].Trim(), changed) { Notes = notes, Needs = needs });
         }
         return cases;
     }

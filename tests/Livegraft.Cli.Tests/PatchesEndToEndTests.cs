@@ -6,22 +6,25 @@ using Livegraft.Vm;
 namespace Livegraft.Cli.Tests;
 
 /// <summary>
-/// Every patch of tests/patches: built with the real pipeline for the reference kernel, loaded into a
-/// fresh QEMU guest of that kernel, and its effect observed: the check fails before loading, passes
-/// while the patch is enabled (transition 0), and fails again after disabling and unloading.
-/// Refused patches must fail the build with the expected diagnostic and leave no module.
+/// Every patch of tests/patches, for one kernel: built with the real pipeline (with only the target
+/// release given: its packages are found and fetched by Livegraft), checked at build time against the
+/// image, and loaded into one guest of that kernel shared by all cases: the check fails before
+/// loading, passes while the patch is enabled (transition 0) and fails again after disabling and
+/// unloading; <c>livegraft verify --running</c> and the module's own pre-patch check both find the
+/// running code to be what the patch was built from. Refused patches must fail the build with the
+/// expected diagnostic and leave no module. A kernel series whose source needs another hunk has its
+/// variant in <c>tests/patches/&lt;series&gt;/</c>.
 /// </summary>
-public class PatchesEndToEndTests
+public abstract class PatchesEndToEndTests(PatchGuest guest)
 {
-    public static TheoryData<string> Loadable() => [.. PatchCase.All().Where(c => c.Expectation == "load").Select(c => c.Patch)];
-
-    public static TheoryData<string> Refused() => [.. PatchCase.All().Where(c => c.Expectation is "refuse" or "nochange").Select(c => c.Patch)];
-
-    public static TheoryData<string> BuildOnly() => [.. PatchCase.All().Where(c => c.Expectation == "build").Select(c => c.Patch)];
+    private KernelTarget Target => guest.Target;
 
     /// <summary>The functions the build reports changed (over all units) are exactly the expected ones.</summary>
     private static void AssertChanged(PatchCase c, BuildReport report)
     {
+        var notes = report.Units.SelectMany(u => u.Diff.Notes).Select(n => n.Id).ToHashSet(StringComparer.Ordinal);
+        foreach (var id in c.Notes)
+            Assert.True(notes.Contains(id), $"{c.Patch}: the build reported no {id} (notes: {string.Join(' ', notes)})");
         if (c.Changed is null)
             return;
         var changed = report.Units.SelectMany(u => u.Diff.ChangedFunctions).Distinct().Order(StringComparer.Ordinal).ToList();
@@ -29,19 +32,24 @@ public class PatchesEndToEndTests
     }
 
     [Theory]
-    [MemberData(nameof(BuildOnly))]
+    [MemberData(nameof(PatchCaseData.BuildOnly), MemberType = typeof(PatchCaseData))]
     public void PatchBuildsWithTheExpectedChanges(string patch)
     {
         using var dir = new TempDirectory();
         Build(Case(patch), dir);
     }
 
-    /// <summary>Builds the case's patch into <paramref name="dir"/> and checks the changed functions.</summary>
-    private static BuildReport Build(PatchCase c, TempDirectory dir)
+    /// <summary>Builds the case's patch into <paramref name="dir"/>, checks the changed functions and
+    /// that build-time verification ran and matched every function.</summary>
+    private BuildReport Build(PatchCase c, TempDirectory dir)
     {
-        var report = PatchBuilder.Build(new BuildRequest(c.PatchPath, KernelTarget.Reference) { OutputPath = dir.File("patch.ko") }, cancellationToken: TestContext.Current.CancellationToken);
+        var report = PatchBuilder.Build(new BuildRequest(c.PatchPathFor(Target), new KernelTarget(Target.Release)) { OutputPath = dir.File("patch.ko") },
+            Console.Error.WriteLine, TestContext.Current.CancellationToken);
         Assert.True(File.Exists(report.ModulePath));
         AssertChanged(c, report);
+        Assert.NotNull(report.Verification);
+        Assert.True(report.Verification.Ok);
+        Assert.Equal(report.VerifiedAtLoad, report.Verification.Functions.Count);
         return report;
     }
 
@@ -50,26 +58,26 @@ public class PatchesEndToEndTests
     private const string GuestHelpers = PatchTrial.GuestHelpers;
 
     [Theory]
-    [MemberData(nameof(Loadable))]
+    [MemberData(nameof(PatchCaseData.Loadable), MemberType = typeof(PatchCaseData))]
     public void PatchChangesTheRunningKernelAndReverts(string patch)
     {
         var c = Case(patch);
         using var dir = new TempDirectory();
         var report = Build(c, dir);
         var name = report.ModuleName;
-        var options = new VmOptions(KernelTarget.Reference) { CommandTimeout = TimeSpan.FromSeconds(120) };
-        options.Files.Add(new GuestFile(report.ModulePath, "/root/patch.ko"));
-        if (c.Module is not null)
-            options.Modules.Add(c.Module);
-        using var vm = VmSession.Start(options);
-        vm.RunChecked(GuestHelpers.Replace("\r", "", StringComparison.Ordinal) + "\ntype lp_load >/dev/null");
+        guest.Reset(c.Module);
+        var vm = guest.Vm;
+        var ko = guest.Put(report.ModulePath, name);
         var scenarios = c.Module is null ? new[] { "" } : new[] { "module-first", "patch-first" };
         foreach (var scenario in scenarios)
         {
             if (scenario == "module-first")
                 vm.RunChecked($"modprobe {c.Module}");
             AssertCheck(vm, c, expected: false, $"before loading{Label(scenario)}");
-            var load = vm.Run($"{GuestHelpers}\nlp_load /root/patch.ko {name}");
+            // livegraft load's check of the running code (/proc/kallsyms, /proc/kcore).
+            var running = vm.Run($"livegraft verify --running {ko}");
+            Assert.True(running.ExitCode == 0, $"{patch}: livegraft verify --running failed{Label(scenario)}:\n{running.Output}");
+            var load = vm.Run($"{GuestHelpers}\nlp_load {ko} {name}");
             Assert.True(load.ExitCode == 0, $"loading {patch} failed: {load.Output}\n{vm.Run("dmesg | tail -30").Output}");
             if (scenario == "patch-first")
                 vm.RunChecked($"modprobe {c.Module}");
@@ -77,14 +85,19 @@ public class PatchesEndToEndTests
             vm.RunChecked($"{GuestHelpers}\nlp_unload {name}");
             AssertCheck(vm, c, expected: false, $"after unloading{Label(scenario)}");
             if (scenario == "module-first")
-                vm.RunChecked($"umount /proc/sys/fs/binfmt_misc 2>/dev/null; rmmod {c.Module}");
+                vm.RunChecked($"for m in $(awk '$3 == \"{c.Module}\" {{ print $2 }}' /proc/mounts); do umount $m; done; rmmod {c.Module}");
         }
         var dmesg = vm.Run("dmesg").Output;
         Assert.DoesNotContain("BUG:", dmesg, StringComparison.Ordinal);
         Assert.DoesNotContain("Oops", dmesg, StringComparison.Ordinal);
+        // The module's own run-pre check passed for every object it patched.
+        foreach (var o in report.Objects)
+            Assert.Matches($@"livegraft: {name}: {LivepatchModule.KlpObjectName(o.Name)}: [1-9][0-9]* functions match the code the patch was built from", dmesg);
+        Assert.DoesNotContain("refusing to patch", dmesg, StringComparison.Ordinal);
         if (patch.Contains("callbacks", StringComparison.Ordinal))
             foreach (var kind in new[] { "pre_patch", "post_patch", "pre_unpatch", "post_unpatch" })
                 Assert.Contains($"livegraft-test: {kind} callback", dmesg, StringComparison.Ordinal);
+        vm.RunChecked($"rm -f {ko}");
     }
 
     private static string Label(string scenario) => scenario.Length == 0 ? "" : $" ({scenario})";
@@ -96,13 +109,55 @@ public class PatchesEndToEndTests
     }
 
     [Theory]
-    [MemberData(nameof(Refused))]
+    [MemberData(nameof(PatchCaseData.Refused), MemberType = typeof(PatchCaseData))]
     public void UnsafePatchIsRefusedWithItsReason(string patch)
     {
         var c = Case(patch);
         using var dir = new TempDirectory();
-        var e = Assert.Throws<LivegraftException>(() => PatchBuilder.Build(new BuildRequest(c.PatchPath, KernelTarget.Reference) { OutputPath = dir.File("patch.ko") }, cancellationToken: TestContext.Current.CancellationToken));
+        var e = Assert.Throws<LivegraftException>(() => PatchBuilder.Build(new BuildRequest(c.PatchPathFor(Target), Target) { OutputPath = dir.File("patch.ko") }, cancellationToken: TestContext.Current.CancellationToken));
         Assert.Contains(e.Diagnostics, d => d.Id == (c.Expectation == "nochange" ? DiffErrors.NothingChanged : c.RefusalId));
         Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
     }
 }
+
+/// <summary>The cases on the reference kernel, 6.1.0-56-amd64.</summary>
+[Collection("patch guests")]
+public sealed class PatchesOn61Tests(Guest61 guest) : PatchesEndToEndTests(guest), IClassFixture<Guest61>;
+
+/// <summary>The cases on the 6.12 series, 6.12.117+deb12-amd64 (objtool at the vmlinux link, IBT,
+/// call padding, savedcmd_ command files, 14-byte alt_instr), and its symbols.</summary>
+[Collection("patch guests")]
+public sealed class PatchesOn612Tests(Guest612 guest) : PatchesEndToEndTests(guest), IClassFixture<Guest612>
+{
+    /// <summary>The kallsyms tables Livegraft decodes from the 6.12 image (symbol lookup and sympos
+    /// of every 6.12 build) are exactly what the booted kernel (nokaslr) lists in /proc/kallsyms.</summary>
+    [Fact]
+    public void SymbolsReadFromTheImageEqualTheGuestsKallsyms()
+    {
+        guest.Reset(null);
+        var dump = guest.Vm.RunChecked("echo 0 > /proc/sys/kernel/kptr_restrict; grep -v '\\[' /proc/kallsyms | gzip -c | base64", TimeSpan.FromMinutes(5));
+        using var dir = new TempDirectory();
+        var path = dir.File("kallsyms.gz");
+        File.WriteAllBytes(path, Convert.FromBase64String(string.Concat(dump.Split('\n', StringSplitOptions.TrimEntries))));
+        var running = Livegraft.Symbols.KallsymsFile.Read(path).Symbols;
+        var image = Livegraft.Symbols.KallsymsTables.ReadImage(guest.Target.KernelImage).Symbols;
+        var result = Livegraft.Symbols.KallsymsComparison.Compare(image, running);
+        Assert.True(result.IsEqual, $"{result.MismatchCount} of {result.ImageCount} differ:\n" + string.Join("\n", result.Mismatches));
+        Assert.True(result.RunningCount > 100_000, $"only {result.RunningCount} symbols");
+        Assert.Equal(image.Count, result.RunningCount);
+    }
+}
+
+/// <summary>The cases of tests/patches/cases.txt by expectation, as theory data.</summary>
+public static class PatchCaseData
+{
+    public static TheoryData<string> Loadable() => [.. PatchCase.All().Where(c => c.Expectation == "load").Select(c => c.Patch)];
+
+    public static TheoryData<string> Refused() => [.. PatchCase.All().Where(c => c.Expectation is "refuse" or "nochange").Select(c => c.Patch)];
+
+    public static TheoryData<string> BuildOnly() => [.. PatchCase.All().Where(c => c.Expectation == "build").Select(c => c.Patch)];
+}
+
+/// <summary>The end-to-end classes that boot guests run one after the other.</summary>
+[CollectionDefinition("patch guests")]
+public sealed class PatchGuestsCollection;

@@ -53,6 +53,7 @@ public sealed class DifferCaseTests
         var obj = result.ObjectName;
         AssertSet(c.List("klp").Select(k => $".klp.sym.{obj}.{k}"), result.KlpRelocations.Select(k => k.SymbolName).Distinct(), "klp relocation symbols");
         AssertSet(c.List("callbacks"), result.Callbacks.Select(k => $"{k.Key}:{k.Value.Count}"), "callbacks");
+        AssertSet(c.List("imports"), result.ImportNamespaces, "imported namespaces");
         if (c.Has("funcs"))
             AssertSet(c.List("funcs"), result.Functions.Select(f => $"{f.OldName},{f.Sympos}"), "klp_func entries");
         // Every changed existing function has exactly one klp_func entry, except those patched
@@ -78,11 +79,19 @@ public sealed class DifferCaseTests
         var symbols = ElfFile.Read(outPath).SymbolTable!.Symbols;
         foreach (var alias in result.Functions.Select(f => f.NewSymbol).Concat(result.Callbacks.Values.SelectMany(v => v)))
             Assert.Contains(symbols, s => s.Name == alias && s.Bind == STB_GLOBAL && s.Section is not null);
-        // Whatever stays unresolved must be exported: everything else goes through klp relocations.
+        // Whatever stays unresolved must be exported or defined by another unit of the patch:
+        // everything else goes through klp relocations.
+        var others = c.List("module-defines");
         foreach (var s in symbols.Where(s => s.IsUndefined && s.Name.Length > 0))
-            Assert.True(parent.IsExported(s.Name), $"'{s.Name}' is undefined in the output but not exported");
+            Assert.True(parent.IsExported(s.Name) || others.Contains(s.Name), $"'{s.Name}' is undefined in the output but not exported");
 
         // kbuild links the module objects with ld -r; then the post-link step runs on the .ko.
+        // Entries describing included code (ORC, jump tables, bug and exception tables...) refer to
+        // the copy: a klp relocation from them to a replaced function would describe the old code.
+        var replaced = result.Functions.Select(f => $".klp.sym.{result.ObjectName}.{f.OldName},{f.Sympos}").ToHashSet(StringComparer.Ordinal);
+        foreach (var k in result.KlpRelocations)
+            Assert.False(!k.Section.StartsWith(".text", StringComparison.Ordinal) && replaced.Contains(k.SymbolName), $"{k.Section} refers to the replaced {k.SymbolName}");
+
         var ko = Path.Combine(dir, "patch.ko");
         var ld = FixtureBuild.Run("ld", ["-r", "-o", ko, outPath]);
         Assert.True(ld.ExitCode == 0, $"ld -r failed:\n{ld.Stderr}");
@@ -115,18 +124,25 @@ public sealed class DifferCaseTests
             Assert.Equal(SHN_LIVEPATCH, s.SpecialIndex);
         // Nothing that needed a klp relocation may be left undefined for the module loader.
         foreach (var s in module.SymbolTable.Symbols.Where(s => s.IsUndefined && s.Name.Length > 0))
-            Assert.True(parent.IsExported(s.Name), $"'{s.Name}' is undefined in the module but not exported");
+            Assert.True(parent.IsExported(s.Name) || others.Contains(s.Name), $"'{s.Name}' is undefined in the module but not exported");
     }
 
     private static DiffResult Run(DiffCase c, out TestParent parent)
     {
-        var orig = FixtureBuild.Read(c.Name, "orig");
-        var patched = FixtureBuild.Read(c.Name, "patched");
+        var orig = FixtureBuild.Read(c.Name, "orig", c.List("cflags"), c.List("transform"));
+        var patched = FixtureBuild.Read(c.Name, "patched", c.List("cflags"), c.List("transform"));
         foreach (var required in c.List("requires"))
             if (orig.SymbolTable!.Find(required) is null || patched.SymbolTable!.Find(required) is null)
                 Assert.Skip($"this gcc did not produce '{required}', which the case is about");
         parent = new TestParent(orig, c);
-        return Differ.Run(orig, patched, new DiffOptions { Parent = parent, OrigName = $"{c.Name}/orig.o", PatchedName = $"{c.Name}/patched.o" });
+        return Differ.Run(orig, patched, new DiffOptions
+        {
+            Parent = parent,
+            OrigName = $"{c.Name}/orig.o",
+            PatchedName = $"{c.Name}/patched.o",
+            Sizes = c.Columns.TryGetValue("sizes", out var sizes) ? SizesOverride.Parse(sizes, SpecialSectionSizes.Linux61) : SpecialSectionSizes.Linux61,
+            ModuleDefines = c.List("module-defines").ToHashSet(StringComparer.Ordinal),
+        });
     }
 
     private static void AssertReadelfClean(string path)

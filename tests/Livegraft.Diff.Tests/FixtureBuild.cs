@@ -40,14 +40,16 @@ public static class FixtureBuild
         return dir;
     }
 
-    /// <summary>Path of <c>&lt;case&gt;/&lt;variant&gt;.o</c>, compiled on first use.</summary>
-    public static string ObjectPath(string caseName, string variant) =>
-        Objects.GetOrAdd($"{caseName}/{variant}", _ => new Lazy<string>(() => Compile(caseName, variant))).Value;
+    /// <summary>Path of <c>&lt;case&gt;/&lt;variant&gt;.o</c>, compiled on first use with the
+    /// case's extra flags and object transforms (<see cref="ObjectTransforms"/>).</summary>
+    public static string ObjectPath(string caseName, string variant, IReadOnlyList<string>? cflags = null, IReadOnlyList<string>? transforms = null) =>
+        Objects.GetOrAdd($"{caseName}/{variant}", _ => new Lazy<string>(() => ObjectTransforms.Apply(Compile(caseName, variant, cflags ?? []), variant, transforms ?? []))).Value;
 
     /// <summary>Reads the compiled object.</summary>
-    public static ElfFile Read(string caseName, string variant) => ElfFile.Read(ObjectPath(caseName, variant));
+    public static ElfFile Read(string caseName, string variant, IReadOnlyList<string>? cflags = null, IReadOnlyList<string>? transforms = null) =>
+        ElfFile.Read(ObjectPath(caseName, variant, cflags, transforms));
 
-    private static string Compile(string caseName, string variant)
+    private static string Compile(string caseName, string variant, IReadOnlyList<string> cflags)
     {
         var source = Path.Combine(FixturesDirectory, caseName, variant + ".c");
         Assert.True(File.Exists(source), $"missing fixture {source}");
@@ -57,6 +59,7 @@ public static class FixtureBuild
         Directory.CreateDirectory(dir);
         File.Copy(source, Path.Combine(dir, "unit.c"), overwrite: true);
         var args = new List<string>(KernelFlags) { "-I", FixturesDirectory, "unit.c", "-o", "unit.o" };
+        args.InsertRange(0, cflags);
         var r = Run("gcc", args, dir);
         Assert.True(r.ExitCode == 0, $"gcc failed on {caseName}/{variant}.c:\n{r.Stderr}");
         return Path.Combine(dir, "unit.o");

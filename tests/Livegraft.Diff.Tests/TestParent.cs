@@ -6,7 +6,9 @@ namespace Livegraft.Diff.Tests;
 /// A parent (vmlinux or module) made up for a case: a fixed set of exports, every name the
 /// original object defines or references, and sympos 0 unless the case's <c>parent=</c> column
 /// says a name has duplicates (<c>name:2</c>), cannot be pinned (<c>name:ambiguous</c>, LG0110)
-/// or is absent from kallsyms (<c>name:missing</c>, LG0109).
+/// or is absent from kallsyms (<c>name:missing</c>, LG0109), or runs another definition than the
+/// unit's <c>__weak</c> one (<c>name:overridden</c>); its <c>exports=</c> column adds exports
+/// (<c>name</c>, or <c>name:NAMESPACE</c> for EXPORT_SYMBOL_NS).
 /// </summary>
 public sealed class TestParent : IParentSymbols
 {
@@ -19,6 +21,7 @@ public sealed class TestParent : IParentSymbols
 
     private readonly HashSet<string> _defined = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _sympos = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string?> _exports = new(StringComparer.Ordinal);
 
     /// <summary>Builds the parent of <paramref name="orig"/> for <paramref name="c"/>.</summary>
     public TestParent(ElfFile orig, DiffCase c)
@@ -32,13 +35,24 @@ public sealed class TestParent : IParentSymbols
             var colon = entry.LastIndexOf(':');
             _sympos[entry[..colon]] = entry[(colon + 1)..];
         }
+        foreach (var entry in c.List("exports"))
+        {
+            var colon = entry.IndexOf(':', StringComparison.Ordinal);
+            _exports[colon < 0 ? entry : entry[..colon]] = colon < 0 ? null : entry[(colon + 1)..];
+        }
     }
 
     /// <inheritdoc/>
     public string ObjectName { get; }
 
     /// <inheritdoc/>
-    public bool IsExported(string name) => Exports.Contains(name);
+    public bool IsExported(string name) => Exports.Contains(name) || _exports.ContainsKey(name);
+
+    /// <inheritdoc/>
+    public string? ExportNamespace(string name) => _exports.GetValueOrDefault(name);
+
+    /// <inheritdoc/>
+    public bool RunsOtherDefinition(ElfSymbol weakDefinition, ElfFile origObject) => _sympos.GetValueOrDefault(weakDefinition.Name) is "overridden";
 
     /// <inheritdoc/>
     public bool Defines(string name) => _defined.Contains(name) && !(_sympos.GetValueOrDefault(name) is "missing");
@@ -46,7 +60,7 @@ public sealed class TestParent : IParentSymbols
     /// <inheritdoc/>
     public int Sympos(ElfSymbol symbol, ElfFile origObject) => _sympos.GetValueOrDefault(symbol.Name) switch
     {
-        null => 0,
+        null or "overridden" => 0,
         "ambiguous" => throw new LivegraftException(ExitCode.InvalidInput, "LG0110", $"'{symbol.Name}' is ambiguous in {ObjectName}"),
         "missing" => throw new LivegraftException(ExitCode.InvalidInput, "LG0109", $"'{symbol.Name}' is not in {ObjectName}"),
         var n => int.Parse(n, System.Globalization.CultureInfo.InvariantCulture),

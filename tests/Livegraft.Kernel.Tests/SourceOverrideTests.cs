@@ -24,7 +24,7 @@ public sealed class SourceOverrideTests : IDisposable
         var again = new KernelTarget(KernelTarget.ReferenceRelease) { SourceOverride = tarball };
 
         Assert.Equal(Path.Combine(plain.CacheDirectory, "tree"), plain.TreeDirectory);
-        Assert.Equal(Path.Combine(plain.CacheDirectory, "units.tsv"), plain.UnitCatalogFile);
+        Assert.Equal(Path.Combine(plain.CacheDirectory, "units.v2.tsv"), plain.UnitCatalogFile);
         Assert.Equal(3, new[] { plain.TreeDirectory, source.TreeDirectory, both.TreeDirectory }.Distinct().Count());
         Assert.Equal(source.TreeDirectory, again.TreeDirectory);
         Assert.NotEqual(plain.UnitCatalogFile, source.UnitCatalogFile);

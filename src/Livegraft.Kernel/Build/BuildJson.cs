@@ -14,6 +14,7 @@ public static class BuildJson
         w.WriteString("moduleName", report.ModuleName);
         w.WriteString("sha256", report.Sha256);
         w.WriteString("kernel", request.Target.Release);
+        w.WriteString("source", report.Source);
         w.WriteBoolean("replace", request.Replace);
         w.WriteNumber("klpRelocations", report.KlpRelocations);
         w.WriteStartArray("objects");
@@ -45,6 +46,7 @@ public static class BuildJson
             w.WriteEndObject();
         }
         w.WriteEndArray();
+        Json.WriteDiagnostics(w, report.PatchNotes, "patchNotes");
         w.WriteStartObject("timings");
         foreach (var (stage, time) in report.Timings)
             w.WriteNumber(stage, Math.Round(time.TotalSeconds, 3));

@@ -26,6 +26,8 @@ public sealed record BuildRequest(string PatchPath, KernelTarget Target)
     /// <summary>Compiler flags added to every unit compile (<c>KCFLAGS</c>), for a target kernel
     /// that was built with flags its config does not imply. Verification proves whether they match.</summary>
     public string? ExtraCflags { get; init; }
+    /// <summary>Context lines a hunk may ignore at each end (<c>patch -F N</c>); 0 applies exactly.</summary>
+    public int Fuzz { get; init; }
     /// <summary>Earlier patch modules this one is cumulative over: their source patches (kept in each
     /// module) are applied first, in order, and the module records that it supersedes them, so loading
     /// it as an atomic replace drops none of their fixes.</summary>
@@ -47,6 +49,33 @@ public sealed record BuildReport(string ModulePath, string ModuleName, string Sh
     public VerifyReport? Verification { get; init; }
     /// <summary>Functions the module checks before it is enabled (load-time verification).</summary>
     public int VerifiedAtLoad { get; init; }
+    /// <summary>What the tree was prepared from: <c>package=version</c> (the release's own source)
+    /// or the <c>--source</c> given.</summary>
+    public string Source { get; init; } = "";
+    /// <summary>Hunks that applied at an offset or with fuzz (LG0345, LG0346).</summary>
+    public IReadOnlyList<Diagnostic> PatchNotes { get; init; } = [];
+    /// <summary>The units each changed file reached, and notes on files that reach none.</summary>
+    public AffectedUnitSet? Affected { get; init; }
+}
+
+/// <summary>The build compiled and diffed every unit, and the differ refused (or found nothing to
+/// patch): the refusals, with every unit's diff and the units each changed file reached, so a caller
+/// can say which file and function needs what (<c>build --update</c>).</summary>
+public sealed class BuildRefusedException : LivegraftException
+{
+    /// <summary>Creates the exception.</summary>
+    public BuildRefusedException(IReadOnlyList<Diagnostic> refusals, IReadOnlyList<UnitReport> units, AffectedUnitSet affected)
+        : base(ExitCode.InvalidInput, [.. refusals])
+    {
+        Units = units;
+        Affected = affected;
+    }
+
+    /// <summary>Every unit's diff.</summary>
+    public IReadOnlyList<UnitReport> Units { get; }
+
+    /// <summary>The units each changed file reached.</summary>
+    public AffectedUnitSet Affected { get; }
 }
 
 /// <summary>
@@ -71,6 +100,7 @@ public static class PatchBuilder
         var patchPath = Path.GetFullPath(request.PatchPath);
         var (source, supersedes) = CumulativeSource(request, patchPath);
         var patch = PatchSet.ParseText(source, patchPath);
+        patch.Fuzz = request.Fuzz;
         var name = SanitizeName(request.Name ?? Path.GetFileNameWithoutExtension(patchPath));
         var output = Path.GetFullPath(request.OutputPath ?? LivepatchModule.FileStem(name) + ".ko");
 
@@ -78,6 +108,8 @@ public static class PatchBuilder
         target.EnsureImage(progress);
         var tree = KernelTree.Ensure(target, progress, cancellationToken);
         Stage("prepare");
+        if (StructLayoutChanges.Find(patch, tree.Root) is { Count: > 0 } layouts)
+            throw new LivegraftException(ExitCode.InvalidInput, [.. layouts]);
 
         // Unique per build, not per process: one process may build the same patch twice at once (tests do).
         var work = Path.Combine(target.CacheDirectory, "builds", $"{name}-{Environment.ProcessId}-{Random.Shared.Next():x8}");
@@ -87,12 +119,12 @@ public static class PatchBuilder
         var diffPaths = new Dictionary<DiffResult, string>(ReferenceEqualityComparer.Instance);
         try
         {
-            var units = UnitCompiler.CompileBeforeAfter(tree, patch, Path.Combine(work, "units"), out _, progress: progress, cancellationToken: cancellationToken, extraCflags: request.ExtraCflags);
+            var units = UnitCompiler.CompileBeforeAfter(tree, patch, Path.Combine(work, "units"), out var affected, progress: progress, cancellationToken: cancellationToken, extraCflags: request.ExtraCflags);
             Stage("compile");
 
             progress?.Invoke("reading symbols");
             var exports = ModuleSymvers.Read(Path.Combine(target.HeadersDirectory, "Module.symvers"));
-            var sizes = SpecialSectionSizes.Linux61;
+            var sizes = tree.Features.Sizes;
             var parents = new Dictionary<string, IParentSymbols>(StringComparer.Ordinal);
             // The target's code per parent (vmlinux from the image, modules from their .ko): symbols,
             // run-pre verification and sympos by content all read it, so the image is decompressed once.
@@ -113,6 +145,8 @@ public static class PatchBuilder
             var reports = new List<UnitReport>();
             var refusals = new List<Diagnostic>();
             var index = 0;
+            var objects = units.Select(u => (Orig: ElfFile.Read(u.OrigObject), Patched: ElfFile.Read(u.PatchedObject))).ToList();
+            var moduleDefines = NewGlobals(objects);
             foreach (var unit in units)
             {
                 progress?.Invoke($"diffing {unit.Path}");
@@ -123,8 +157,10 @@ public static class PatchBuilder
                     Sizes = sizes,
                     OrigName = unit.Path,
                     PatchedName = unit.Path,
+                    ModuleDefines = moduleDefines,
                 };
-                var result = Differ.Run(ElfFile.Read(unit.OrigObject), ElfFile.Read(unit.PatchedObject), options);
+                var result = Differ.Run(objects[index].Orig, objects[index].Patched, options);
+                objects[index] = default; // one unit's objects at a time stay in memory
                 reports.Add(new UnitReport(unit.Path, unit.Parent, result));
                 refusals.AddRange(result.Refusals);
                 if (result.Output is not null)
@@ -137,9 +173,9 @@ public static class PatchBuilder
             }
             Stage("diff");
             if (refusals.Count > 0)
-                throw new LivegraftException(ExitCode.InvalidInput, [.. refusals]);
+                throw new BuildRefusedException(refusals, reports, affected);
             if (reports.All(r => r.Diff.NothingChanged))
-                throw new LivegraftException(ExitCode.InvalidInput, ObjectDiff.NothingChanged(patchPath));
+                throw new BuildRefusedException([ObjectDiff.NothingChanged(patchPath)], reports, affected);
 
             // Run-pre verification (docs/verify.md): the original objects' code must be the target's.
             var expectations = new List<FunctionExpectation>();
@@ -165,7 +201,7 @@ public static class PatchBuilder
                 verification.ThrowIfFailed(patchPath);
             }
 
-            var objects = reports.Where(r => !r.Diff.NothingChanged).GroupBy(r => r.Parent, StringComparer.Ordinal)
+            var klpObjects = reports.Where(r => !r.Diff.NothingChanged).GroupBy(r => r.Parent, StringComparer.Ordinal)
                 .OrderBy(g => g.Key == "vmlinux" ? "" : g.Key, StringComparer.Ordinal)
                 .Select(g => new KlpObjectSpec(
                     g.Key,
@@ -176,8 +212,9 @@ public static class PatchBuilder
                 })
                 .ToList();
             // Load-time verification: each object's pre_patch callback checks the running code first.
-            var moduleRequest = new LivepatchModuleRequest(name, target, objects)
+            var moduleRequest = new LivepatchModuleRequest(name, target, klpObjects)
             {
+                ImportNamespaces = [.. reports.SelectMany(r => r.Diff.ImportNamespaces).Distinct(StringComparer.Ordinal)],
                 Replace = request.Replace,
                 PatchSha256 = patch.Sha256,
                 Source = source,
@@ -190,11 +227,14 @@ public static class PatchBuilder
             Stage("module");
 
             WriteOutput(built.KoPath, output);
-            return new BuildReport(output, built.ModuleName, Sha256Hash.HashFile(output), reports, objects, timings)
+            return new BuildReport(output, built.ModuleName, Sha256Hash.HashFile(output), reports, klpObjects, timings)
             {
+                Affected = affected,
                 KlpRelocations = built.KlpRelocations,
                 Verification = verification,
                 VerifiedAtLoad = expectations.Count,
+                Source = target.SourceOverride ?? $"{tree.Stamp.GetValueOrDefault("source-package")}={tree.Stamp.GetValueOrDefault("source-version")}",
+                PatchNotes = [.. patch.ApplyNotes],
             };
         }
         finally
@@ -204,9 +244,26 @@ public static class PatchBuilder
         }
     }
 
-    /// <summary>Copies the module to <paramref name="output"/> through a temporary file renamed into
-    /// place, so a full disk or a kill leaves either the old file or the new one, never half of it.</summary>
-    private static void WriteOutput(string built, string output)
+    /// <summary>Global functions and objects the patched units define anew (absent from their
+    /// original objects): a patch may add one in one file and call it from another, and such
+    /// references resolve inside the module.</summary>
+    private static HashSet<string> NewGlobals(IEnumerable<(ElfFile Orig, ElfFile Patched)> units)
+    {
+        var result = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (orig, patched) in units)
+        {
+            var before = orig.SymbolTable?.Symbols.Where(s => s.Section is not null && !s.IsLocal).Select(s => s.Name).ToHashSet(StringComparer.Ordinal) ?? [];
+            foreach (var s in patched.SymbolTable?.Symbols ?? [])
+                if (s.Section is not null && !s.IsLocal && s.Type is ElfNative.STT_FUNC or ElfNative.STT_OBJECT && !before.Contains(s.Name))
+                    result.Add(s.Name);
+        }
+        return result;
+    }
+
+    /// <summary>Copies a built module to <paramref name="output"/> through a temporary file renamed
+    /// into place, so a full disk or a kill leaves either the old file or the new one, never half of
+    /// it (LG0401 names the path when it cannot be written).</summary>
+    internal static void WriteOutput(string built, string output)
     {
         var tmp = output + ".tmp-" + Environment.ProcessId;
         try

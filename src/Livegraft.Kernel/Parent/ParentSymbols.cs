@@ -39,6 +39,25 @@ public sealed class ParentSymbols : IParentSymbols
     public bool Defines(string name) => _symbols.Contains(name);
 
     /// <inheritdoc/>
+    public string? ExportNamespace(string name) => _exports?.Find(name) is { Namespace.Length: > 0 } e ? e.Namespace : null;
+
+    /// <inheritdoc/>
+    public string? ExportedBy(string name) => _exports?.Find(name)?.ModuleName;
+
+    /// <inheritdoc/>
+    /// <remarks>Decided by content (<see cref="ContentMatcher"/>): when no copy of the name in the
+    /// parent has the unit's code, the linker kept another (strong) definition. Without a content
+    /// matcher (a kallsyms dump) this cannot be told and the answer is false; run-pre verification
+    /// then compares the replaced function with what the kernel runs.</remarks>
+    public bool RunsOtherDefinition(ElfSymbol weakDefinition, ElfFile origObject)
+    {
+        if (ContentMatcher is not { } matches || weakDefinition.Type != STT_FUNC)
+            return false;
+        var all = _symbols.IndicesOf(weakDefinition.Name).ToArray();
+        return all.Length > 0 && !all.Any(i => matches(weakDefinition, origObject, i));
+    }
+
+    /// <inheritdoc/>
     public int Sympos(ElfSymbol symbol, ElfFile origObject)
     {
         var all = _symbols.IndicesOf(symbol.Name).ToArray();

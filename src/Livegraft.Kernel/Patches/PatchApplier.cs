@@ -4,8 +4,10 @@ namespace Livegraft.Kernel.Patches;
 
 /// <summary>Applies and reverse-applies a <see cref="PatchSet"/> to a directory tree.</summary>
 /// <remarks>
-/// Hunks must match exactly (no fuzz); like <c>patch</c>, a hunk may move by any offset as long as
-/// hunks stay in order. Everything is computed in memory first, so a patch that does not apply
+/// Hunks must match exactly unless <see cref="PatchSet.Fuzz"/> allows fuzz (as <c>patch -F N</c>:
+/// up to N context lines ignored at each end of a hunk); like <c>patch</c>, a hunk may move by any
+/// offset as long as hunks stay in order. Each hunk that needed an offset or fuzz is reported in
+/// <see cref="PatchSet.ApplyNotes"/>. Everything is computed in memory first, so a patch that does not apply
 /// fails before any file is written. Files are read and written as Latin-1, byte for byte.
 /// </remarks>
 public static class PatchApplier
@@ -19,6 +21,7 @@ public static class PatchApplier
     public static IReadOnlyDictionary<string, byte[]?> Compute(PatchSet patch, string root, bool reverse = false)
     {
         var result = new Dictionary<string, byte[]?>(StringComparer.Ordinal);
+        patch.ApplyNotes.Clear();
         bool Exists(string rel) => result.TryGetValue(rel, out var pending) ? pending is not null : File.Exists(Path.Combine(root, rel));
         foreach (var original in reverse ? patch.Files.Reverse() : patch.Files)
         {
@@ -34,7 +37,7 @@ public static class PatchApplier
             if (file.NewPath is not null && file.NewPath != file.OldPath && Exists(file.NewPath))
                 throw new LivegraftException(ExitCode.InvalidInput, KernelErrors.PatchFileState, $"{file.NewPath} already exists in the tree", file.NewPath);
 
-            var newText = ApplyHunks(oldText ?? "", file.Hunks, display);
+            var newText = ApplyHunks(oldText ?? "", file.Hunks, display, patch.Fuzz, patch.ApplyNotes);
             if (file.NewPath is null)
             {
                 if (newText.Length != 0)
@@ -102,7 +105,7 @@ public static class PatchApplier
         return new FilePatch(file.NewPath, file.OldPath, kind, hunks);
     }
 
-    private static string ApplyHunks(string text, IReadOnlyList<Hunk> hunks, string display)
+    private static string ApplyHunks(string text, IReadOnlyList<Hunk> hunks, string display, int fuzz, List<Diagnostic> notes)
     {
         if (hunks.Count == 0)
             return text;
@@ -112,16 +115,39 @@ public static class PatchApplier
         var floor = 0;   // hunks apply in order: never before the end of the previous one
         foreach (var h in hunks)
         {
-            var old = h.Lines.Where(l => l.Kind != '+').Select(l => l.Text).ToList();
-            var @new = h.Lines.Where(l => l.Kind != '-').Select(l => l.Text).ToList();
             // For a pure insertion (-N,0) the new text goes after line N.
-            var expected = (h.OldCount == 0 ? h.OldStart : h.OldStart - 1) + delta;
-            var at = Find(lines, old, expected, floor);
+            var start = h.OldCount == 0 ? h.OldStart : h.OldStart - 1;
+            var at = -1;
+            var used = 0;
+            List<string> old = [], @new = [];
+            var dropped = -1;
+            for (var f = 0; f <= fuzz && at < 0; f++)
+            {
+                // patch -F: drop up to f context lines at each end of the hunk (the file keeps its
+                // own lines there).
+                var body = TrimContext(h.Lines, f, out var droppedFront, out var droppedBack);
+                if (droppedFront + droppedBack == dropped)
+                    break; // no more context to drop
+                dropped = droppedFront + droppedBack;
+                old = [.. body.Where(l => l.Kind != '+').Select(l => l.Text)];
+                @new = [.. body.Where(l => l.Kind != '-').Select(l => l.Text)];
+                at = Find(lines, old, start + droppedFront + delta, floor);
+                used = f;
+            }
             if (at < 0)
-                throw HunkFailure(h, display, lines, old, expected);
+            {
+                var all = h.Lines.Where(l => l.Kind != '+').Select(l => l.Text).ToList();
+                throw HunkFailure(h, display, lines, all, start + delta);
+            }
+            var intended = start + delta;
+            var front = TrimFront(h.Lines, used);
+            if (used > 0)
+                notes.Add(new Diagnostic(KernelErrors.HunkFuzz, Severity.Warning, $"hunk #{h.Number} applied with fuzz {used}{(at - front != intended ? $" at offset {at - front - intended} lines" : "")}", display, $"hunk #{h.Number}"));
+            else if (at != intended)
+                notes.Add(new Diagnostic(KernelErrors.HunkOffset, Severity.Note, $"hunk #{h.Number} applied at offset {at - intended} lines", display, $"hunk #{h.Number}"));
             lines.RemoveRange(at, old.Count);
             lines.InsertRange(at, @new);
-            delta = at - (h.OldCount == 0 ? h.OldStart : h.OldStart - 1) + (@new.Count - old.Count);
+            delta = at - front - start + (@new.Count - old.Count);
             floor = at + @new.Count;
             if (at + @new.Count == lines.Count)
                 eol = !h.NewNoNewlineAtEnd;
@@ -130,6 +156,24 @@ public static class PatchApplier
             return "";
         var joined = string.Join('\n', lines);
         return eol ? joined + "\n" : joined;
+    }
+
+    /// <summary>The hunk's lines without up to <paramref name="fuzz"/> context lines at each end.</summary>
+    private static List<HunkLine> TrimContext(IReadOnlyList<HunkLine> lines, int fuzz, out int front, out int back)
+    {
+        front = TrimFront(lines, fuzz);
+        back = 0;
+        while (back < fuzz && lines.Count - back - 1 >= front && lines[lines.Count - back - 1].Kind == ' ')
+            back++;
+        return [.. lines.Skip(front).Take(lines.Count - front - back)];
+    }
+
+    private static int TrimFront(IReadOnlyList<HunkLine> lines, int fuzz)
+    {
+        var front = 0;
+        while (front < fuzz && front < lines.Count && lines[front].Kind == ' ')
+            front++;
+        return front;
     }
 
     private static int Find(List<string> lines, List<string> old, int expected, int floor)

@@ -63,6 +63,14 @@ public sealed class PatchSet
     /// <summary>The file the patch was read from, if any.</summary>
     public string? SourcePath { get; }
 
+    /// <summary>How many context lines a hunk may lose at each end to apply (<c>patch -F N</c>);
+    /// 0, the default, applies hunks exactly (at any offset, in order).</summary>
+    public int Fuzz { get; set; }
+
+    /// <summary>What applying the patch last needed beyond an exact match: a note per hunk applied
+    /// at an offset (LG0345), a warning per hunk applied with fuzz (LG0346).</summary>
+    public List<Diagnostic> ApplyNotes { get; } = [];
+
     /// <summary>Lower-case hex SHA-256 of the patch file's bytes; recorded in the module's metadata.</summary>
     public string Sha256 { get; }
 

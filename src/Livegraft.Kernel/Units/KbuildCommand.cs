@@ -33,9 +33,11 @@ public sealed record KbuildCommand(bool IsModule, string? ModName, string? ModFi
         return new KbuildCommand(ModuleFlag.IsMatch(command), name.Success ? name.Groups[1].Value : null, file.Success ? file.Groups[1].Value : null);
     }
 
-    /// <summary>Reads <c>dir/.name.o.cmd</c>, the file kbuild writes beside <paramref name="objectPath"/>.</summary>
+    /// <summary>Reads <c>dir/.name.o.cmd</c>, the file kbuild writes beside <paramref name="objectPath"/>;
+    /// the command is the variable named <paramref name="prefix"/> (<c>cmd_</c> in 6.1,
+    /// <c>savedcmd_</c> from 6.2: the target's <c>TargetFeatures.CmdFilePrefix</c>).</summary>
     /// <returns>The command and the dependency list (<c>deps_…</c>, tree-relative paths).</returns>
-    public static (KbuildCommand Command, IReadOnlyList<string> Dependencies) ReadCmdFile(string objectPath)
+    public static (KbuildCommand Command, IReadOnlyList<string> Dependencies) ReadCmdFile(string objectPath, string prefix)
     {
         var cmdFile = CmdFileOf(objectPath);
         if (!File.Exists(cmdFile))
@@ -45,7 +47,7 @@ public sealed record KbuildCommand(bool IsModule, string? ModName, string? ModFi
         var inDeps = false;
         foreach (var raw in File.ReadLines(cmdFile))
         {
-            if (command is null && raw.StartsWith("cmd_", StringComparison.Ordinal))
+            if (command is null && raw.StartsWith(prefix, StringComparison.Ordinal))
             {
                 var i = raw.IndexOf(":=", StringComparison.Ordinal);
                 command = i < 0 ? raw : raw[(i + 2)..];
@@ -78,7 +80,7 @@ public sealed record KbuildCommand(bool IsModule, string? ModName, string? ModFi
             }
         }
         if (command is null)
-            throw new LivegraftException(ExitCode.HostFailure, KernelErrors.ParentUnknown, "no cmd_ line in kbuild's command file", cmdFile);
+            throw new LivegraftException(ExitCode.HostFailure, KernelErrors.CmdFileUnreadable, $"no {prefix} line in kbuild's command file (the format the target's scripts/Kbuild.include writes)", cmdFile);
         return (FromCommandLine(command), deps);
     }
 

@@ -22,7 +22,11 @@ public sealed record CatalogEntry(string Object, string Source, string Parent, s
 /// </remarks>
 public sealed class UnitCatalog
 {
-    private const string Header = "# livegraft unit catalog 1";
+    /// <summary>The catalog's format, in its header and file name. 2: the dry run is serial (-j1);
+    /// version 1's parallel dry run could interleave two sub-makes' long command lines in one pipe
+    /// and lose objects (kernel/sys.o on 6.12).</summary>
+    public const int FormatVersion = 2;
+    private static readonly string Header = $"# livegraft unit catalog {FormatVersion}";
     private static readonly Regex Compile = new(@"\s-c -o (\S+\.o) (\S+\.[cS])(?=\s|;|$)", RegexOptions.CultureInvariant);
     private static readonly string[] Unpatchable =
     [
@@ -79,7 +83,9 @@ public sealed class UnitCatalog
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
         // -k: the Debian config names a signing key that only exists on the distro's build
         // machines (certs/); that target fails and everything else is still listed.
-        var result = tree.Make(["vmlinux", "modules"], kcflags: "-D__LIVEGRAFT_CATALOG_DRY_RUN", extraArgs: ["-n", "-k"],
+        // -j1: with parallel jobs, sub-makes print their (5 KB) command lines into one pipe, and a
+        // write above PIPE_BUF is not atomic: interleaved lines would lose objects.
+        var result = tree.Make(["vmlinux", "modules"], kcflags: "-D__LIVEGRAFT_CATALOG_DRY_RUN", extraArgs: ["-n", "-k", "-j1"],
             check: false, stdoutFile: dry, cancellationToken: cancellationToken);
         try
         {

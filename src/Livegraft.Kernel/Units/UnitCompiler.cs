@@ -98,6 +98,8 @@ public static class UnitCompiler
         progress?.Invoke($"applying {patch.SourcePath ?? "the patch"}");
         using (tree.ApplyPatch(patch))
         {
+            foreach (var note in patch.ApplyNotes)
+                progress?.Invoke(note.ToString());
             progress?.Invoke($"compiling {kept.Count} unit(s) patched");
             Compile(tree, kept, kcflags, Path.Combine(workDir, "patched"), Path.Combine(workDir, "patched.log"),
                 KernelErrors.PatchedCompileFailed, ExitCode.InvalidInput, "compiling the patched units", progress, ct);
@@ -125,7 +127,7 @@ public static class UnitCompiler
             var dest = Path.Combine(outDir, u.Object);
             Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
             File.Copy(built, dest, overwrite: true);
-            info[u.Object] = KbuildCommand.ReadCmdFile(built);
+            info[u.Object] = KbuildCommand.ReadCmdFile(built, tree.Features.CmdFilePrefix);
         }
         return info;
     }

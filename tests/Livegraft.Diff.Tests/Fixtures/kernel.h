@@ -69,4 +69,42 @@ l_yes:
 }
 #define static_branch_unlikely(key) unlikely(arch_static_branch(key))
 
+#define LIVEGRAFT_IGNORE_FUNCTION(fn)					\
+	static void *__LG_CAT(livegraft_ignore_func_, __COUNTER__)	\
+	__used __attribute__((section(".livegraft.ignore.functions"), aligned(8))) = (void *)(fn)
+
+/* include/linux/dynamic_debug.h (6.1), reduced: a descriptor in __dyndbg per pr_debug site,
+ * named __UNIQUE_ID_ddebugN, carrying the site's line; its static key gates the call. */
+struct _ddebug { const char *modname, *function, *filename, *format; unsigned int lineno:18; unsigned int flags:8; struct static_key key; } __attribute__((aligned(8)));
+extern void __dynamic_pr_debug(struct _ddebug *d, const char *fmt, ...);
+#define __DD_ID(n) __LG_CAT(__UNIQUE_ID_ddebug, n)
+#define __pr_debug(id, fmt, ...) do {					\
+	static struct _ddebug __used __attribute__((section("__dyndbg"))) id = \
+		{ "unit", __func__, __FILE__, fmt, __LINE__, 0, { 0 } };	\
+	if (static_branch_unlikely(&id.key))				\
+		__dynamic_pr_debug(&id, fmt, ##__VA_ARGS__);		\
+} while (0)
+#define pr_debug(fmt, ...) __pr_debug(__DD_ID(__COUNTER__), fmt, ##__VA_ARGS__)
+
+/* include/linux/printk.h (6.1, CONFIG_PRINTK_INDEX): an index entry per printk site. */
+struct pi_entry { const char *fmt; const char *func; const char *file; unsigned int line; };
+#define printk_index(fmt) ({						\
+	static const struct pi_entry _entry __used = { fmt, __func__, __FILE__, __LINE__ }; \
+	static const struct pi_entry *_entry_ptr __used __attribute__((section(".printk_index"))) = &_entry; \
+	0; })
+
+/* include/linux/tracepoint.h (6.1), reduced: a tracepoint's static key gates its call. */
+struct tracepoint { const char *name; struct static_key key; };
+#define DECLARE_TRACE(name) extern struct tracepoint __tracepoint_##name; extern void __traceiter_##name(int);
+#define trace_call(name, arg) do { if (static_branch_unlikely(&__tracepoint_##name.key)) __traceiter_##name(arg); } while (0)
+
+/* arch/x86/include/asm/static_call.h (6.1), reduced: a call to the trampoline and a
+ * .static_call_sites entry { s32 addr; s32 key; }. */
+#define static_call_site(name)						\
+	asm volatile("1: call __SCT__" #name "\n\t"			\
+		     ".pushsection .static_call_sites, \"a\"\n\t"	\
+		     ".long 1b - .\n\t"					\
+		     ".long __SCK__" #name " - .\n\t"			\
+		     ".popsection" ::: "memory", "rax", "rdi", "rsi", "rdx", "rcx", "r8", "r9", "r10", "r11")
+
 #endif

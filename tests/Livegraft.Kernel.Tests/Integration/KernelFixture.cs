@@ -5,36 +5,15 @@ namespace Livegraft.Kernel.Tests.Integration;
 /// that use it run one at a time (they share the tree).</summary>
 public sealed class KernelFixture
 {
-    private readonly Lazy<KernelTree?> _tree;
-
-    public KernelFixture()
-    {
-        _tree = new Lazy<KernelTree?>(() =>
-        {
-            if (!HaveHeaders || (!Directory.Exists(Target.TreeDirectory) && !File.Exists(Target.SourceTarball)))
-                return null;
-            return KernelTree.Ensure(Target, Console.Error.WriteLine);
-        });
-    }
+    private readonly Lazy<KernelTree> _tree = new(() => KernelTree.Ensure(Target, Console.Error.WriteLine));
 
     public static KernelTarget Target => KernelTarget.Reference;
 
-    public static bool HaveHeaders => File.Exists(Path.Combine(Target.HeadersDirectory, "Module.symvers"));
+    /// <summary>The prepared tree (its packages are fetched into the cache when missing).</summary>
+    public KernelTree Tree => _tree.Value;
 
-    /// <summary>The prepared tree; skips the test when the kernel packages are not installed.</summary>
-    public KernelTree Tree => _tree.Value ?? throw SkipException("kernel source or headers not installed");
-
-    public static void RequireHeaders()
-    {
-        if (!HaveHeaders)
-            Assert.Skip($"linux-headers-{Target.Release} not installed");
-    }
-
-    private static InvalidOperationException SkipException(string reason)
-    {
-        Assert.Skip(reason);
-        return new InvalidOperationException();
-    }
+    /// <summary>The reference headers, fetched when missing.</summary>
+    public static string Headers => Target.EnsureHeaders(Console.Error.WriteLine);
 }
 
 [CollectionDefinition("kernel tree")]
@@ -51,7 +30,7 @@ internal static class Scratch
         File.WriteAllText(Path.Combine(dir, fileName), source);
         var obj = Path.ChangeExtension(fileName, ".o");
         File.WriteAllText(Path.Combine(dir, "Kbuild"), $"obj-m := {obj}\n");
-        var args = new List<string> { "-C", KernelFixture.Target.HeadersDirectory, "M=" + dir, "CC=gcc-12" };
+        var args = new List<string> { "-C", KernelFixture.Headers, "M=" + dir, "CC=" + KernelFixture.Target.Compiler };
         if (kcflags is not null)
             args.Add("KCFLAGS=" + kcflags);
         args.Add(obj);

@@ -47,6 +47,7 @@ public sealed class TreeTests(KernelFixture fixture) : IDisposable
         Assert.True(File.Exists(Path.Combine(tree.Root, KernelTree.StampFileName)));
         Assert.Equal(KernelFixture.Target.Release, tree.Stamp["release"]);
         Assert.Equal("gcc-12", tree.Stamp["compiler"]);
+        Assert.Equal(KernelFixture.Target.SourceVersion, tree.Stamp["source-version"]);
         Assert.False(tree.HasPendingJournal);
     }
 
@@ -220,23 +221,23 @@ public sealed class TreeTests(KernelFixture fixture) : IDisposable
     }
 
     [Fact]
-    public void MissingPackagesAreNamed()
+    public void MissingPackagesAreNamedBeforeAnythingIsPrepared()
     {
         var ct = TestContext.Current.CancellationToken;
-        var noHeaders = new KernelTarget("0.0.0-livegraft-test");
-        var e = Assert.Throws<LivegraftException>(() => KernelTree.Ensure(noHeaders, cancellationToken: ct));
-        Assert.Equal(KernelErrors.HeadersPackageMissing, e.Diagnostics[0].Id);
-        Assert.Contains("linux-headers-0.0.0-livegraft-test", e.Message);
-        Directory.Delete(noHeaders.CacheDirectory, recursive: true);
+        var unknown = new KernelTarget("0.0.0-livegraft-test");
+        var e = Assert.Throws<LivegraftException>(() => KernelTree.Ensure(unknown, cancellationToken: ct));
+        Assert.Equal(KernelErrors.ReleaseUnknown, e.Diagnostics[0].Id);
+        Assert.Contains("linux-image-0.0.0-livegraft-test", e.Message);
+        Assert.False(Directory.Exists(unknown.TreeDirectory));
 
-        // Same release, another source package: the stamp does not match, and the missing tarball
-        // is reported before anything in the existing tree is touched.
-        var tree = fixture.Tree;
-        var noSource = new KernelTarget(KernelFixture.Target.Release, sourcePackage: "linux-source-livegraft-test");
+        // Debian ships the image, but the archive lost the source it was built from: no tree, no
+        // other source instead.
+        var noSource = new KernelTarget("6.1.0-48-amd64");
         e = Assert.Throws<LivegraftException>(() => KernelTree.Ensure(noSource, cancellationToken: ct));
-        Assert.Equal(KernelErrors.SourcePackageMissing, e.Diagnostics[0].Id);
-        Assert.Contains("linux-source-livegraft-test", e.Message);
-        Assert.True(File.Exists(Path.Combine(tree.Root, KernelTree.StampFileName)));
+        Assert.Equal(KernelErrors.SourceVersionMissing, e.Diagnostics[0].Id);
+        Assert.Contains("linux-source-6.1", e.Message);
+        Assert.False(Directory.Exists(noSource.TreeDirectory));
+        Assert.False(File.Exists(noSource.PackagesFile));
     }
 
     [Fact]

@@ -12,7 +12,12 @@
  */
 #include <linux/module.h>
 #include <linux/kernel.h>
+/* get_unaligned_le32 and friends: <asm/unaligned.h> up to 6.11, <linux/unaligned.h> from 6.12. */
+#if __has_include(<linux/unaligned.h>)
+#include <linux/unaligned.h>
+#else
 #include <asm/unaligned.h>
+#endif
 #include "livegraft_module.h"
 
 int livegraft_verify_object(unsigned int objidx, const char *objname)

@@ -1,0 +1,6 @@
+#include "kernel.h"
+
+int handle(int n)
+{
+	return n + 1;
+}

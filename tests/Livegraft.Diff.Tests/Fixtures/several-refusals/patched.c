@@ -1,0 +1,14 @@
+#include "kernel.h"
+
+int limit = 3;
+extern int gone(int n);
+
+int over_limit(int n)
+{
+	return n > limit;
+}
+
+int handle(int n)
+{
+	return gone(n) + 1;
+}

@@ -1,0 +1,7 @@
+#include "kernel.h"
+
+int handle(int n)
+{
+	static_call_site(foo);
+	return n + 2;
+}
