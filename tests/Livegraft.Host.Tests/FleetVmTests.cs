@@ -85,15 +85,22 @@ public sealed class FleetVms : IDisposable
     /// no test markers.</summary>
     public void Reset()
     {
-        var back = Hosts.Where(h => this[h].Run($"[ \"$(uname -r)\" = {KernelTarget.ReferenceRelease} ]").ExitCode != 0).ToList();
+        // The test patches append " livegraft=NN" to /proc/cmdline; a kexec that reused it while one was loaded
+        // left that in the real command line, which the next boot gets back here without it.
+        var back = Hosts.Where(h => this[h].Run($"livegraft unload --all >/dev/null 2>&1; [ \"$(uname -r)\" = {KernelTarget.ReferenceRelease} ] && ! grep -q ' livegraft=' /proc/cmdline").ExitCode != 0).ToList();
         Task.WhenAll(back.Select(h => Task.Run(() =>
         {
-            var r = this[h].RunRebooting($"livegraft reboot --kexec --kernel {KernelTarget.ReferenceRelease} >/tmp/lg-back.log 2>&1; cat /tmp/lg-back.log");
+            var r = this[h].RunRebooting($"livegraft reboot --kexec --kernel {KernelTarget.ReferenceRelease} {CleanCommandLine} >/tmp/lg-back.log 2>&1; cat /tmp/lg-back.log");
             Assert.True(r.Rebooted, $"{h}: no kexec back to {KernelTarget.ReferenceRelease} (exit {r.ExitCode}): {r.Output}");
         }))).GetAwaiter().GetResult();
         OnAll("while pidof livegraft >/dev/null; do sleep 0.2; done; livegraft unload --all >/dev/null 2>&1; " +
             "rm -rf /var/lib/livegraft/* /var/cache/livegraft /etc/systemd/system /run/lg-unhealthy; sync; true");
     }
+
+    /// <summary><c>reboot --kexec</c> options that give the next boot the running command line without the test
+    /// patches' marker: the cmdline patches change what /proc/cmdline prints, which a reused command line would
+    /// carry into the next boot (a real fix leaves /proc/cmdline alone).</summary>
+    public const string CleanCommandLine = "--append \"$(sed 's/ livegraft=[^ ]*//g' /proc/cmdline)\"";
 
     /// <summary>The running kernel release and boot id of a host.</summary>
     public (string Release, string BootId) Boot(string host)
@@ -279,11 +286,12 @@ public sealed class FleetVmTests
     ]);
 
     /// <summary>The rollout's kexec path into <paramref name="kernel"/> (the repository snapshot v1 for the
-    /// update once a host is back), in <paramref name="waves"/> (Ansible's serial) over <paramref name="hosts"/>.</summary>
+    /// update once a host is back), in <paramref name="waves"/> (Ansible's serial) over <paramref name="hosts"/>; the
+    /// reboot gets the command line through livegraft_kexec_options (<see cref="FleetVms.CleanCommandLine"/>).</summary>
     private ProcessResult KexecRollout(string kernel, string check, string summary, string waves = "[1, 1, 1]", string hosts = "livegraft") => _fleet.Ansible(
     [
         "livegraft.fleet.rollout", "-e", "livegraft_snapshot=v1", "-e", $$"""{"livegraft_waves": {{waves}}}""",
-        "-e", ExtraVars(("livegraft_method", "kexec"), ("livegraft_kexec_kernel", kernel), ("livegraft_hosts", hosts),
+        "-e", ExtraVars(("livegraft_method", "kexec"), ("livegraft_kexec_kernel", kernel), ("livegraft_kexec_options", FleetVms.CleanCommandLine), ("livegraft_hosts", hosts),
             ("livegraft_check_command", check), ("livegraft_summary_file", summary)),
     ]);
 
@@ -557,7 +565,7 @@ public sealed class FleetVmTests
         // the two hosts at once. Their boot loads v1 from the store again, and the health check expects it
         // in force (list --json's atBoot) and waits for boot safety to confirm it.
         var backFile = Path.Combine(_fleet.Work, "summary-kexec-back.json");
-        var back = KexecRollout(KernelTarget.ReferenceRelease, "grep -q 'livegraft=01' /proc/cmdline", backFile, waves: """["100%"]""", hosts: "web1:web2");
+        var back = KexecRollout(KernelTarget.ReferenceRelease, $"test \"$(uname -r)\" = {KernelTarget.ReferenceRelease} && grep -q ' livegraft=01$' /proc/cmdline", backFile, waves: """["100%"]""", hosts: "web1:web2");
         AssertRan(back, success: true, "kexec rollout back to " + KernelTarget.ReferenceRelease);
         var backSummary = Summary(backFile, back);
         foreach (var host in new[] { "web1", "web2" })
