@@ -102,6 +102,10 @@ public sealed class FleetVms : IDisposable
     /// carry into the next boot (a real fix leaves /proc/cmdline alone).</summary>
     public const string CleanCommandLine = "--append \"$(sed 's/ livegraft=[^ ]*//g' /proc/cmdline)\"";
 
+    /// <summary>The end of the console of each guest whose QEMU has exited (a panic: the guests boot with panic=-1), or "".</summary>
+    public string Stopped() => string.Concat(Hosts.Where(h => !this[h].IsRunning).Select(h =>
+        $"\n--- {h} stopped; its console ends:\n{this[h].ConsoleLog[Math.Max(0, this[h].ConsoleLog.Length - 6000)..]}"));
+
     /// <summary>The running kernel release and boot id of a host.</summary>
     public (string Release, string BootId) Boot(string host)
     {
@@ -276,8 +280,8 @@ public sealed class FleetVmTests
         fleet.Reset();
     }
 
-    private static void AssertRan(ProcessResult r, bool success, string what) =>
-        Assert.True((r.ExitCode == 0) == success, $"{what}: exit {r.ExitCode}, expected {(success ? "0" : "non-zero")}\n{Tail(r)}");
+    private void AssertRan(ProcessResult r, bool success, string what) =>
+        Assert.True((r.ExitCode == 0) == success, $"{what}: exit {r.ExitCode}, expected {(success ? "0" : "non-zero")}\n{Tail(r)}{_fleet.Stopped()}");
 
     private ProcessResult Rollout(string snapshot, string check, string summary) => _fleet.Ansible(
     [
