@@ -9,6 +9,14 @@ public sealed record PatchCase(string Patch, string Expectation, string? Module,
     /// <summary>Diagnostic ids the build must report as notes or warnings (<c>note=ID,ID</c>).</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
 
+    /// <summary>Notes expected on one kernel series instead of <see cref="Notes"/>
+    /// (<c>note@6.12=ID,ID</c>: its objects are built otherwise).</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> SeriesNotes { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
+
+    /// <summary>The notes expected when building for <paramref name="target"/>.</summary>
+    public IReadOnlyList<string> NotesFor(Livegraft.Kernel.KernelTarget target) =>
+        SeriesNotes.TryGetValue(target.Packages.Series, out var notes) ? notes : Notes;
+
     /// <summary>Directory the patches are copied to next to the test assembly.</summary>
     public static string Directory => Path.Combine(AppContext.BaseDirectory, "patches");
 
@@ -39,6 +47,7 @@ public sealed record PatchCase(string Patch, string Expectation, string? Module,
             string? module = null, refusal = null;
             List<string>? changed = null;
             List<string> notes = [], needs = [];
+            var seriesNotes = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
             var kind = words.Length > 0 ? words[0] : "";
             foreach (var w in words.Skip(1))
             {
@@ -50,6 +59,8 @@ public sealed record PatchCase(string Patch, string Expectation, string? Module,
                     needs = [.. w["needs=".Length..].Split(',')];
                 else if (w.StartsWith("note=", StringComparison.Ordinal))
                     notes = [.. w["note=".Length..].Split(',')];
+                else if (w.StartsWith("note@", StringComparison.Ordinal) && w.IndexOf('=', StringComparison.Ordinal) is > 5 and var eq)
+                    seriesNotes[w[5..eq]] = w[(eq + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries);
                 else if (kind == "refuse")
                     refusal = w;
                 else
@@ -57,7 +68,7 @@ public sealed record PatchCase(string Patch, string Expectation, string? Module,
             }
             if (kind is not ("load" or "refuse" or "build" or "nochange") || (kind == "refuse" && refusal is null))
                 throw new FormatException($"cases.txt: unknown expectation '{parts[1].Trim()}'");
-            cases.Add(new PatchCase(parts[0].Trim(), kind, module, refusal, parts[2].Trim(), changed) { Notes = notes, Needs = needs });
+            cases.Add(new PatchCase(parts[0].Trim(), kind, module, refusal, parts[2].Trim(), changed) { Notes = notes, Needs = needs, SeriesNotes = seriesNotes });
         }
         return cases;
     }

@@ -20,10 +20,10 @@ public abstract class PatchesEndToEndTests(PatchGuest guest)
     private KernelTarget Target => guest.Target;
 
     /// <summary>The functions the build reports changed (over all units) are exactly the expected ones.</summary>
-    private static void AssertChanged(PatchCase c, BuildReport report)
+    private void AssertChanged(PatchCase c, BuildReport report)
     {
         var notes = report.Units.SelectMany(u => u.Diff.Notes).Select(n => n.Id).ToHashSet(StringComparer.Ordinal);
-        foreach (var id in c.Notes)
+        foreach (var id in c.NotesFor(Target))
             Assert.True(notes.Contains(id), $"{c.Patch}: the build reported no {id} (notes: {string.Join(' ', notes)})");
         if (c.Changed is null)
             return;
@@ -117,7 +117,7 @@ public abstract class PatchesEndToEndTests(PatchGuest guest)
     {
         var c = Case(patch);
         using var dir = new TempDirectory();
-        var e = Assert.Throws<LivegraftException>(() => PatchBuilder.Build(new BuildRequest(c.PatchPathFor(Target), Target) { OutputPath = dir.File("patch.ko") }, cancellationToken: TestContext.Current.CancellationToken));
+        var e = Assert.ThrowsAny<LivegraftException>(() => PatchBuilder.Build(new BuildRequest(c.PatchPathFor(Target), Target) { OutputPath = dir.File("patch.ko") }, cancellationToken: TestContext.Current.CancellationToken));
         Assert.Contains(e.Diagnostics, d => d.Id == (c.Expectation == "nochange" ? DiffErrors.NothingChanged : c.RefusalId));
         Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
     }
