@@ -267,6 +267,10 @@ static void LoadOne(VmSession vm, Fix fix)
         else
             notes.Add($"{m} does not load in the guest even unpatched ({probe.Output.Trim().Split('\n')[^1]}): its patched state is unchecked");
     }
+    // What loading the modules unpatched logged (a crypto self-test warning, say) is not the patch's doing.
+    var unpatched = vm.Run("dmesg -c").Output;
+    foreach (var p in Log.Bad.Where(p => unpatched.Contains(p, StringComparison.Ordinal)))
+        notes.Add($"loading the modules unpatched already logged '{unpatched.Split('\n').First(l => l.Contains(p, StringComparison.Ordinal)).Trim()}'");
     var load = vm.Run($"{helpers}\nlp_load /root/{name}.ko {name}", TimeSpan.FromSeconds(150));
     if (load.ExitCode != 0)
     {
@@ -285,12 +289,12 @@ static void LoadOne(VmSession vm, Fix fix)
         var first = vm.Run($"modprobe {m} && {check}");
         if (first.ExitCode != 0)
         {
-            failures.Add($"{m} loaded after the patch is not patched: {first.Output.Trim()}");
+            failures.Add($"{m} loaded after the patch is not patched: {first.Output.Trim()} [{KlpLog(vm)}]");
             continue;
         }
         var again = vm.Run($"rmmod {m} && modprobe {m} && {check}");
         if (again.ExitCode != 0)
-            failures.Add($"{m} unloaded and loaded again is not patched: {again.Output.Trim()}");
+            failures.Add($"{m} unloaded and loaded again is not patched: {again.Output.Trim()} [{KlpLog(vm)}]");
     }
     var smoke = vm.Run("cat /proc/self/status /proc/modules >/dev/null && ls -R /sys/kernel/livepatch >/dev/null && echo smoke-ok");
     if (smoke.ExitCode != 0 || !smoke.Output.Contains("smoke-ok", StringComparison.Ordinal))
@@ -314,6 +318,10 @@ static void LoadOne(VmSession vm, Fix fix)
     else
         fix.Set("LOADED", null, notes.Count > 0 ? string.Join("; ", notes) : "");
 }
+
+// The kernel's own words on a failed module load while the patch is in place.
+static string KlpLog(VmSession vm) =>
+    string.Join(" | ", vm.Run("dmesg | grep -iE 'livepatch|relocation|klp|symbol' | tail -3").Output.Trim().Split('\n').Select(l => l.Trim()));
 
 static void Cleanup(VmSession vm, string name, List<(string Name, string Sys)> objects)
 {
