@@ -69,6 +69,8 @@ public abstract class PatchesEndToEndTests(PatchGuest guest)
         var vm = guest.Vm;
         var ko = guest.Put(report.ModulePath, name);
         var scenarios = c.Module is null ? new[] { "" } : new[] { "module-first", "patch-first" };
+        // The kernel log as each load left it: a check may clear the log (dmesg -c) to see only its own lines.
+        var log = new System.Text.StringBuilder();
         foreach (var scenario in scenarios)
         {
             if (scenario == "module-first")
@@ -81,13 +83,14 @@ public abstract class PatchesEndToEndTests(PatchGuest guest)
             Assert.True(load.ExitCode == 0, $"loading {patch} failed: {load.Output}\n{vm.Run("dmesg | tail -30").Output}");
             if (scenario == "patch-first")
                 vm.RunChecked($"modprobe {c.Module}");
+            log.AppendLine(vm.Run("dmesg").Output);
             AssertCheck(vm, c, expected: true, $"while loaded{Label(scenario)}");
             vm.RunChecked($"{GuestHelpers}\nlp_unload {name}");
             AssertCheck(vm, c, expected: false, $"after unloading{Label(scenario)}");
             if (scenario == "module-first")
                 vm.RunChecked($"for m in $(awk '$3 == \"{c.Module}\" {{ print $2 }}' /proc/mounts); do umount $m; done; rmmod {c.Module}");
         }
-        var dmesg = vm.Run("dmesg").Output;
+        var dmesg = log.AppendLine(vm.Run("dmesg").Output).ToString();
         Assert.DoesNotContain("BUG:", dmesg, StringComparison.Ordinal);
         Assert.DoesNotContain("Oops", dmesg, StringComparison.Ordinal);
         // The module's own run-pre check passed for every object it patched.
