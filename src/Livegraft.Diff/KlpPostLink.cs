@@ -31,7 +31,10 @@ public static class KlpPostLink
         var symtab = ko.SymbolTable ?? throw new LivegraftException(ExitCode.InvalidInput, DiffErrors.KlpTableMalformed, "module has no symbol table", ko.FileName);
         var entries = KlpRelocationTable.Read(ko);
         var symbols = new Dictionary<string, ElfSymbol>(StringComparer.Ordinal);
-        var klpSections = new Dictionary<ElfSection, ElfRelocationSection>(ReferenceEqualityComparer.Instance);
+        // One .klp.rela section per (place section, object): the kernel resolves a section's symbols
+        // when its object loads, so entries of two objects in one section (the verify table's
+        // addresses, one per entry of every object) must not share a section.
+        var klpSections = new Dictionary<(ElfSection Target, string Object), ElfRelocationSection>();
         foreach (var (target, offset, type, name, addend) in entries)
         {
             var objName = name[".klp.sym.".Length..name.IndexOf('.', ".klp.sym.".Length)];
@@ -41,13 +44,13 @@ public static class KlpPostLink
                 symtab.Symbols.Add(sym);
                 symbols[name] = sym;
             }
-            if (!klpSections.TryGetValue(target, out var klp))
+            if (!klpSections.TryGetValue((target, objName), out var klp))
             {
                 klp = ko.AddSection(new ElfRelocationSection($".klp.rela.{objName}.{target.Name}", target, symtab)
                 {
                     Flags = SHF_ALLOC | SHF_INFO_LINK | SHF_RELA_LIVEPATCH,
                 });
-                klpSections[target] = klp;
+                klpSections[(target, objName)] = klp;
             }
             klp.Relocations.Add(new ElfRelocation { Offset = offset, Type = type, Symbol = sym, Addend = addend });
         }
