@@ -50,6 +50,13 @@ public sealed class StructLayoutChangesTests : IDisposable
     }
 
     [Fact]
+    public void A_member_spelled_otherwise_with_the_same_layout_is_no_change()
+    {
+        Assert.Empty(Find(3, "-\tint a;", "+\ts32   a; /* signed */", " \t/* the count */"));
+        Assert.Single(Find(3, "-\tint a;", "+\tu32 a;", " \t/* the count */"));
+    }
+
+    [Fact]
     public void An_added_member_is_a_layout_change_named_with_its_struct()
     {
         var d = Assert.Single(Find(3, " \tint a;", "+\tint b;", " \t/* the count */"));

@@ -109,7 +109,14 @@ public static class PatchBuilder
         var tree = KernelTree.Ensure(target, progress, cancellationToken);
         Stage("prepare");
         if (StructLayoutChanges.Find(patch, tree.Root) is { Count: > 0 } layouts)
-            throw new LivegraftException(ExitCode.InvalidInput, [.. layouts]);
+        {
+            // A layout matters only where this configuration builds something that uses it (a
+            // struct of a driver it does not build is the NothingToBuild of that file, not a refusal).
+            var reached = AffectedUnits.Find(tree, patch, UnitCatalog.Load(tree, progress, cancellationToken), maxUnits: int.MaxValue)
+                .Units.SelectMany(u => u.ChangedFiles).ToHashSet(StringComparer.Ordinal);
+            if (layouts.Where(d => d.File is { } f && reached.Contains(f)).ToList() is { Count: > 0 } refusals)
+                throw new LivegraftException(ExitCode.InvalidInput, [.. refusals]);
+        }
 
         // Unique per build, not per process: one process may build the same patch twice at once (tests do).
         var work = Path.Combine(target.CacheDirectory, "builds", $"{name}-{Environment.ProcessId}-{Random.Shared.Next():x8}");

@@ -28,7 +28,10 @@ public static partial class StructLayoutChanges
             if (!File.Exists(full))
                 continue;
             var enclosing = Enclosing(File.ReadAllLines(full, System.Text.Encoding.Latin1));
-            var named = new HashSet<string>(StringComparer.Ordinal);
+            // Per struct, the members a hunk removes and adds, by their layout-normalised text: a
+            // member removed and added again the same (a comment, whitespace, u8 for unsigned char)
+            // leaves the layout as it was.
+            var changes = new List<(string Struct, char Kind, string Text, int Line)>();
             foreach (var hunk in file.Hunks)
             {
                 var oldLine = hunk.OldStart; // 1-based line of the next old line
@@ -46,12 +49,24 @@ public static partial class StructLayoutChanges
                         oldLine++;
                     if (!IsMember(l.Text) || at < 1 || at > enclosing.Length || enclosing[at - 1] is not { } name)
                         continue;
-                    if (named.Add(name))
-                        found.Add(new Diagnostic(KernelErrors.StructLayoutChanged, Severity.Error,
-                            $"{name} changes layout (a member is {(l.Kind == '+' ? "added" : "removed or changed")}): instances already in memory keep the old layout, " +
-                            "so a live patch cannot carry it; keep the new state in a shadow variable (livegraft.h LIVEGRAFT_SHADOW_*) or reboot into the new kernel",
-                            file.Path, $"line {at}"));
+                    changes.Add((name, l.Kind, Normalise(l.Text), at));
                 }
+            }
+            foreach (var group in changes.GroupBy(c => c.Struct, StringComparer.Ordinal))
+            {
+                var removed = group.Where(c => c.Kind == '-').Select(c => c.Text).ToList();
+                var added = group.Where(c => c.Kind == '+').ToList();
+                var left = new List<(string Struct, char Kind, string Text, int Line)>();
+                foreach (var a in added)
+                    if (!removed.Remove(a.Text))
+                        left.Add(a);
+                var first = left.Count > 0 ? left[0] : group.FirstOrDefault(c => c.Kind == '-' && removed.Contains(c.Text));
+                if (left.Count == 0 && removed.Count == 0)
+                    continue;
+                found.Add(new Diagnostic(KernelErrors.StructLayoutChanged, Severity.Error,
+                    $"{group.Key} changes layout (a member is {(left.Count > 0 ? "added or changed" : "removed")}): instances already in memory keep the old layout, " +
+                    "so a live patch cannot carry it; keep the new state in a shadow variable (livegraft.h LIVEGRAFT_SHADOW_*) or reboot into the new kernel",
+                    file.Path, $"line {first.Line}"));
             }
         }
         return found;
@@ -88,6 +103,28 @@ public static partial class StructLayoutChanges
             }
         }
         return result;
+    }
+
+    [GeneratedRegex(@"\b(?:__)?(?<sign>[us])(?<bits>8|16|32|64)\b")]
+    private static partial Regex FixedWidth();
+
+    /// <summary>A member line as its layout sees it: no comments, single spaces, the kernel's
+    /// fixed-width types (<c>u8</c>, <c>__u32</c>, <c>s64</c>...) in their C spelling.</summary>
+    private static string Normalise(string text)
+    {
+        var comment = false;
+        var t = string.Join(' ', StripComments(text, ref comment).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
+        return FixedWidth().Replace(t, m => (m.Groups["sign"].Value, m.Groups["bits"].Value) switch
+        {
+            ("u", "8") => "unsigned char",
+            ("s", "8") => "signed char",
+            ("u", "16") => "unsigned short",
+            ("s", "16") => "short",
+            ("u", "32") => "unsigned int",
+            ("s", "32") => "int",
+            ("u", _) => "unsigned long long",
+            _ => "long long",
+        }).Replace(" ;", ";", StringComparison.Ordinal);
     }
 
     private static string KindOf(string line) => line.Contains("union", StringComparison.Ordinal) ? "union" : "struct";

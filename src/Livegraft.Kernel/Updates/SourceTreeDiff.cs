@@ -74,6 +74,8 @@ public sealed record SourceTreeDiff(IReadOnlyList<ChangedSourceFile> Files)
             return "build tools and samples, not kernel code";
         if (top == "arch" && path.Split('/') is [_, var arch, ..] && arch != "x86")
             return "another architecture";
+        if (path.EndsWith(".bpf.c", StringComparison.Ordinal) || path.EndsWith(".bpf.h", StringComparison.Ordinal))
+            return "a BPF program (built for the BPF target and loaded as data, not kernel code)";
         return System.IO.Path.GetExtension(path) is ".c" or ".h" or ".S" or ".inc" ? null : "not C source (build, configuration or data files)";
     }
 

@@ -152,12 +152,15 @@ public static class UpdateBuilder
             outcomes[f.Path] = new UpdateFile(f.Path, f.Kind, FileOutcome.Ignored, f.Ignored, [], []);
         foreach (var f in diff.Code)
         {
+            var isUnitSource = Path.GetExtension(f.Path) is ".c" or ".S";
             if (f.Kind == FileChangeKind.Modified && StructLayoutChanges.Find(PatchSet.ParseText(f.Diff!, f.Path), tree.Root) is { Count: > 0 } layouts)
             {
-                outcomes[f.Path] = new UpdateFile(f.Path, f.Kind, FileOutcome.Refused, layouts[0].Message, [], layouts);
+                // A layout only matters where this configuration builds something that uses it.
+                outcomes[f.Path] = UnitsReached(tree, f, catalog) is { } reached
+                    ? new UpdateFile(f.Path, f.Kind, FileOutcome.Refused, layouts[0].Message, reached, layouts)
+                    : new UpdateFile(f.Path, f.Kind, FileOutcome.NotBuilt, "this configuration builds nothing that uses it", [], []);
                 continue;
             }
-            var isUnitSource = Path.GetExtension(f.Path) is ".c" or ".S";
             if (f.Kind == FileChangeKind.Added && isUnitSource)
                 outcomes[f.Path] = Refused(f, "a new compilation unit: it changes the build, so only the new kernel has it",
                     new Diagnostic(KernelErrors.NotBuilt, Severity.Error, "a new source file cannot be live patched", f.Path));
@@ -247,6 +250,20 @@ public static class UpdateBuilder
         finally
         {
             Directory.Delete(work, recursive: true);
+        }
+    }
+
+    /// <summary>The units this configuration builds from <paramref name="f"/> (or that include it), or
+    /// null when there are none.</summary>
+    private static List<string>? UnitsReached(KernelTree tree, ChangedSourceFile f, UnitCatalog catalog)
+    {
+        try
+        {
+            return [.. AffectedUnits.Find(tree, PatchSet.ParseText(f.Diff!, f.Path), catalog, maxUnits: int.MaxValue).Units.Select(u => u.Object)];
+        }
+        catch (LivegraftException e) when (e.Diagnostics.Any(d => d.Id == KernelErrors.NothingToBuild))
+        {
+            return null;
         }
     }
 
