@@ -31,23 +31,23 @@ public static class KlpPostLink
         var symtab = ko.SymbolTable ?? throw new LivegraftException(ExitCode.InvalidInput, DiffErrors.KlpTableMalformed, "module has no symbol table", ko.FileName);
         var entries = KlpRelocationTable.Read(ko);
         var symbols = new Dictionary<string, ElfSymbol>(StringComparer.Ordinal);
-        var klpSections = new Dictionary<ElfSection, ElfRelocationSection>(ReferenceEqualityComparer.Instance);
-        foreach (var (target, offset, type, name, addend) in entries)
+        // One section per (object, place section): objects' units share merged sections such as .rodata.
+        var klpSections = new Dictionary<(string, ElfSection), ElfRelocationSection>();
+        foreach (var (objName, target, offset, type, name, addend) in entries)
         {
-            var objName = name[".klp.sym.".Length..name.IndexOf('.', ".klp.sym.".Length)];
             if (!symbols.TryGetValue(name, out var sym))
             {
                 sym = new ElfSymbol { Name = name, Bind = STB_GLOBAL, Type = STT_NOTYPE, SpecialIndex = SHN_LIVEPATCH };
                 symtab.Symbols.Add(sym);
                 symbols[name] = sym;
             }
-            if (!klpSections.TryGetValue(target, out var klp))
+            if (!klpSections.TryGetValue((objName, target), out var klp))
             {
                 klp = ko.AddSection(new ElfRelocationSection($".klp.rela.{objName}.{target.Name}", target, symtab)
                 {
                     Flags = SHF_ALLOC | SHF_INFO_LINK | SHF_RELA_LIVEPATCH,
                 });
-                klpSections[target] = klp;
+                klpSections[(objName, target)] = klp;
             }
             klp.Relocations.Add(new ElfRelocation { Offset = offset, Type = type, Symbol = sym, Addend = addend });
         }

@@ -65,6 +65,9 @@ public abstract class PatchesEndToEndTests(PatchGuest guest)
         using var dir = new TempDirectory();
         var report = Build(c, dir);
         var name = report.ModuleName;
+        // Exports of the patched module and of the modules it depends on are livepatch relocations:
+        // the patch module depends on nothing (and pins nothing).
+        Assert.Empty(Livegraft.Symbols.ModuleInfo.Read(report.ModulePath).Depends);
         guest.Reset(c.Module);
         var vm = guest.Vm;
         var ko = guest.Put(report.ModulePath, name);
@@ -80,12 +83,31 @@ public abstract class PatchesEndToEndTests(PatchGuest guest)
             var load = vm.Run($"{GuestHelpers}\nlp_load {ko} {name}");
             Assert.True(load.ExitCode == 0, $"loading {patch} failed: {load.Output}\n{vm.Run("dmesg | tail -30").Output}");
             if (scenario == "patch-first")
+            {
                 vm.RunChecked($"modprobe {c.Module}");
+                AssertPatched(vm, c, name, "when the module arrived after the patch");
+                // Issue #10: the module and the modules it imports from come and go while the patch
+                // stays: removable (the patch holds none of them), patched again each time, and no
+                // stale relocation in the way (6.1 has the module clear them itself).
+                for (var i = 1; i <= 3; i++)
+                {
+                    AssertCheck(vm, c, expected: true, $"while loaded, before reload {i}");
+                    vm.RunChecked(RemoveModuleAndDependencies(c.Module!));
+                    vm.RunChecked($"modprobe {c.Module}");
+                    AssertPatched(vm, c, name, $"after reload {i}");
+                }
+            }
             AssertCheck(vm, c, expected: true, $"while loaded{Label(scenario)}");
             vm.RunChecked($"{GuestHelpers}\nlp_unload {name}");
             AssertCheck(vm, c, expected: false, $"after unloading{Label(scenario)}");
-            if (scenario == "module-first")
-                vm.RunChecked($"for m in $(awk '$3 == \"{c.Module}\" {{ print $2 }}' /proc/mounts); do umount $m; done; rmmod {c.Module}");
+            vm.RunChecked(RemoveModuleAndDependencies(c.Module ?? ""));
+            if (scenario == "patch-first")
+            {
+                // Without the patch the module still comes and goes as usual.
+                vm.RunChecked($"modprobe {c.Module}");
+                AssertCheck(vm, c, expected: false, "after unloading the patch, module reloaded");
+                vm.RunChecked(RemoveModuleAndDependencies(c.Module!));
+            }
         }
         var dmesg = vm.Run("dmesg").Output;
         Assert.DoesNotContain("BUG:", dmesg, StringComparison.Ordinal);
@@ -94,10 +116,33 @@ public abstract class PatchesEndToEndTests(PatchGuest guest)
         foreach (var o in report.Objects)
             Assert.Matches($@"livegraft: {name}: {LivepatchModule.KlpObjectName(o.Name)}: [1-9][0-9]* functions match the code the patch was built from", dmesg);
         Assert.DoesNotContain("refusing to patch", dmesg, StringComparison.Ordinal);
+        Assert.DoesNotContain("invalid relocation", dmesg, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("refusing to load module", dmesg, StringComparison.Ordinal);
         if (patch.Contains("callbacks", StringComparison.Ordinal))
             foreach (var kind in new[] { "pre_patch", "post_patch", "pre_unpatch", "post_unpatch" })
                 Assert.Contains($"livegraft-test: {kind} callback", dmesg, StringComparison.Ordinal);
         vm.RunChecked($"rm -f {ko}");
+    }
+
+    /// <summary>A guest script that unmounts the module's filesystems and removes it and every
+    /// module it depends on (modules.dep), which must all be removable: nothing else uses them in the
+    /// guest, and the patch must not.</summary>
+    private static string RemoveModuleAndDependencies(string module) => module.Length == 0 ? "true" : $$"""
+        for m in $(awk '$3 == "{{module}}" { print $2 }' /proc/mounts); do umount $m || exit 1; done
+        umount /proc/sys/fs/binfmt_misc 2>/dev/null
+        deps=$(grep "/{{module}}.ko[^:]*:" /lib/modules/$(uname -r)/modules.dep | cut -d: -f2)
+        for m in {{module}} $deps; do
+            m=$(basename "$m"); m=${m%%.ko*}; m=$(echo "$m" | tr - _)
+            if grep -q "^$m " /proc/modules; then rmmod "$m" || { grep "^$m " /proc/modules; exit 1; }; fi
+        done
+        """;
+
+    /// <summary>The patch is enabled for the case's module object (klp's sysfs) and the check passes.</summary>
+    private static void AssertPatched(VmSession vm, PatchCase c, string name, string when)
+    {
+        var patched = vm.Run($"cat /sys/kernel/livepatch/{name}/{c.Module}/patched");
+        Assert.True(patched.Output.Trim() == "1", $"{c.Patch}: {c.Module} is not patched {when}: {patched.Output}\n{vm.Run("dmesg | tail -20").Output}");
+        AssertCheck(vm, c, expected: true, when);
     }
 
     private static string Label(string scenario) => scenario.Length == 0 ? "" : $" ({scenario})";
