@@ -77,6 +77,8 @@ public abstract class PatchesEndToEndTests(PatchGuest guest)
             if (scenario == "module-first")
                 vm.RunChecked($"modprobe {c.Module}");
             AssertCheck(vm, c, expected: false, $"before loading{Label(scenario)}");
+            if (scenario == "patch-first")
+                vm.RunChecked(RemoveModuleAndDependencies(c.Module!)); // the check may have loaded it (mount)
             // livegraft load's check of the running code (/proc/kallsyms, /proc/kcore).
             var running = vm.Run($"livegraft verify --running {ko}");
             Assert.True(running.ExitCode == 0, $"{patch}: livegraft verify --running failed{Label(scenario)}:\n{running.Output}");
@@ -84,7 +86,9 @@ public abstract class PatchesEndToEndTests(PatchGuest guest)
             Assert.True(load.ExitCode == 0, $"loading {patch} failed: {load.Output}\n{vm.Run("dmesg | tail -30").Output}");
             if (scenario == "patch-first")
             {
+                Assert.Equal("waiting", ObjectState(vm, name, c.Module!).State);
                 vm.RunChecked($"modprobe {c.Module}");
+                Assert.Equal("patched", ObjectState(vm, name, c.Module!).State);
                 AssertPatched(vm, c, name, "when the module arrived after the patch");
                 // Issue #10: the module and the modules it imports from come and go while the patch
                 // stays: removable (the patch holds none of them), patched again each time, and no
@@ -122,6 +126,54 @@ public abstract class PatchesEndToEndTests(PatchGuest guest)
             foreach (var kind in new[] { "pre_patch", "post_patch", "pre_unpatch", "post_unpatch" })
                 Assert.Contains($"livegraft-test: {kind} callback", dmesg, StringComparison.Ordinal);
         vm.RunChecked($"rm -f {ko}");
+    }
+
+    /// <summary>Issue #10: a patch whose run-pre expectations do not match the module (built from code
+    /// compiled with another flag, verification skipped) loads while the module is absent, and then
+    /// refuses the module each time it arrives, naming it and the function, instead of redirecting
+    /// it; <c>livegraft status</c> says so; once the patch is gone the module loads normally.</summary>
+    [Fact]
+    public void ModuleWhoseCodeDiffersIsRefusedWhenItArrives()
+    {
+        var c = Case("06-module-binfmt-misc.patch");
+        using var dir = new TempDirectory();
+        var report = PatchBuilder.Build(new BuildRequest(c.PatchPathFor(Target), new KernelTarget(Target.Release))
+        {
+            OutputPath = dir.File("patch.ko"), ExtraCflags = "-fno-omit-frame-pointer", SkipVerification = true,
+        }, Console.Error.WriteLine, TestContext.Current.CancellationToken);
+        var name = report.ModuleName;
+        guest.Reset(c.Module);
+        var vm = guest.Vm;
+        var ko = guest.Put(report.ModulePath, name);
+        vm.RunChecked($"{GuestHelpers}\nlp_load {ko} {name}");
+        for (var attempt = 1; attempt <= 2; attempt++)
+        {
+            var modprobe = vm.Run($"modprobe {c.Module}");
+            Assert.True(modprobe.ExitCode != 0, $"attempt {attempt}: {c.Module} loaded although its code differs:\n{vm.Run("dmesg | tail -20").Output}");
+            Assert.NotEqual(0, vm.Run($"grep -q '^{c.Module} ' /proc/modules").ExitCode);
+            var dmesg = vm.RunChecked("dmesg -c");
+            Assert.Contains($"livegraft: {name}: refusing to load module {c.Module}: bm_status_read,0+0x", dmesg, StringComparison.Ordinal);
+            Assert.DoesNotContain("invalid relocation", dmesg, StringComparison.OrdinalIgnoreCase);
+            var (state, reason) = ObjectState(vm, name, c.Module!);
+            Assert.Equal("failed", state);
+            Assert.Contains("bm_status_read", reason, StringComparison.Ordinal);
+        }
+        AssertCheck(vm, c, expected: false, "with the module refused");
+        vm.RunChecked($"{GuestHelpers}\nlp_unload {name}");
+        vm.RunChecked($"modprobe {c.Module}");
+        AssertCheck(vm, c, expected: false, "after unloading the refusing patch");
+        vm.RunChecked(RemoveModuleAndDependencies(c.Module!));
+        vm.RunChecked($"rm -f {ko}");
+    }
+
+    /// <summary>An object's state and reason as <c>livegraft status --json</c> in the guest reports them.</summary>
+    private static (string State, string Reason) ObjectState(VmSession vm, string patch, string obj)
+    {
+        var json = vm.RunChecked("livegraft status --json 2>/dev/null");
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        var o = doc.RootElement.GetProperty("patches").EnumerateArray().Single(p => p.GetProperty("name").GetString() == patch)
+            .GetProperty("objects").EnumerateArray().Single(x => x.GetProperty("name").GetString() == obj);
+        return (o.GetProperty("state").GetString()!, o.TryGetProperty("reason", out var r) ? r.GetString() ?? "" : "");
     }
 
     /// <summary>A guest script that unmounts the module's filesystems and removes it and every
