@@ -88,6 +88,62 @@ public class UpdateEndToEndTests
         }
     }
 
+    /// <summary>
+    /// Debian's 6.1.192-2 is one ext4 fix (fs/ext4/mballoc.c, ext4 a module) on top of 6.1.192-1,
+    /// which 6.1.0-55-amd64 runs: the update, named only by its package version, becomes a patch
+    /// that loads on 6.1.0-55 with the changed functions in force in ext4, before and after ext4
+    /// itself is loaded, and an ext4 file system on a RAM disk is used while it is.
+    /// </summary>
+    [Fact]
+    public void Debian_6_1_192_2_builds_for_6_1_0_55_and_is_in_force_in_ext4()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var target = new KernelTarget("6.1.0-55-amd64");
+        using var dir = new TempDirectory();
+        var ko = dir.File("update.ko");
+        var cli = ProcessRunner.Run(new ProcessSpec(NativeBinary.Path,
+            ["build", "--update", "linux-source-6.1=6.1.192-2", "--kernel", target.Release, "-o", ko, "--json"]), ct);
+        Assert.True(cli.ExitCode == 0, cli.Stderr + cli.Stdout);
+        var json = JsonDocument.Parse(cli.Stdout).RootElement;
+        var mballoc = Assert.Single(json.GetProperty("files").EnumerateArray(), f => f.GetProperty("outcome").GetString() != "ignored");
+        Assert.Equal("fs/ext4/mballoc.c", mballoc.GetProperty("path").GetString());
+        Assert.Equal("patched", mballoc.GetProperty("outcome").GetString());
+        var functions = json.GetProperty("functions").EnumerateArray().ToList();
+        Assert.NotEmpty(functions);
+        Assert.All(functions, f =>
+        {
+            Assert.Equal("ext4", f.GetProperty("object").GetString());
+            Assert.Equal("patched", f.GetProperty("outcome").GetString());
+        });
+        var module = json.GetProperty("moduleName").GetString()!;
+
+        target.EnsureImage();
+        var options = new VmOptions(target) { LivegraftBinary = NativeBinary.Path, CommandTimeout = TimeSpan.FromSeconds(120) };
+        options.Files.Add(new GuestFile(ko, "/root/update.ko"));
+        options.Modules.Add("ext4");
+        options.Modules.Add("brd");
+        using var vm = VmSession.Start(options);
+        Assert.Equal(target.Release, vm.RunChecked("uname -r").Trim());
+        // Loaded before ext4: the object waits for it, and ext4 arrives patched.
+        vm.RunChecked("livegraft load /root/update.ko");
+        var sysfs = $"/sys/kernel/livepatch/{module}";
+        vm.RunChecked($"! grep -q '^ext4 ' /proc/modules && grep -qx 0 {sysfs}/ext4/patched && grep -qx 1 {sysfs}/enabled");
+        vm.RunChecked("modprobe ext4");
+        vm.RunChecked($"grep -qx 1 {sysfs}/ext4/patched && grep -qx 0 {sysfs}/transition");
+        vm.RunChecked("modprobe brd rd_nr=1 rd_size=8192 && mke2fs -q /dev/ram0 && mkdir -p /mnt/e && mount -t ext4 /dev/ram0 /mnt/e");
+        foreach (var f in functions)
+            vm.RunChecked($"ls -d {sysfs}/ext4/{f.GetProperty("name").GetString()},*");
+        // The allocator (and the buddy cache the fix is about) at work on the patched module (busybox
+        // makes an ext2 file system; the ext4 driver mounts it with mballoc doing the allocation).
+        vm.RunChecked("for i in 1 2 3 4 5 6 7 8; do dd if=/dev/zero of=/mnt/e/f$i bs=64k count=16 2>/dev/null; done; sync; rm /mnt/e/f2 /mnt/e/f5; sync; echo 3 > /proc/sys/vm/drop_caches; dd if=/dev/zero of=/mnt/e/g bs=64k count=40 2>/dev/null; sync");
+        vm.RunChecked("umount /mnt/e");
+        vm.RunChecked($"livegraft unload {module}");
+        var dmesg = vm.RunChecked("dmesg");
+        Assert.DoesNotContain("BUG:", dmesg, StringComparison.Ordinal);
+        Assert.DoesNotContain("WARNING:", dmesg, StringComparison.Ordinal);
+        Assert.Matches($@"livegraft: {module}: ext4: [1-9][0-9]* functions match the code the patch was built from", dmesg);
+    }
+
     /// <summary>Replaces <paramref name="from"/> (which must occur) in a file of the copy, writing a new
     /// file rather than through the hard link.</summary>
     private static void Edit(string root, string path, string from, string to)
