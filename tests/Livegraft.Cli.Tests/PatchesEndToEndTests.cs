@@ -72,11 +72,13 @@ public abstract class PatchesEndToEndTests(PatchGuest guest)
         var vm = guest.Vm;
         var ko = guest.Put(report.ModulePath, name);
         var scenarios = c.Module is null ? new[] { "" } : new[] { "module-first", "patch-first" };
+        // The kernel log of the whole case: a check may clear it (dmesg -c) to look for its own lines.
+        var kernelLog = new System.Text.StringBuilder();
         foreach (var scenario in scenarios)
         {
             if (scenario == "module-first")
                 vm.RunChecked($"modprobe {c.Module}");
-            AssertCheck(vm, c, expected: false, $"before loading{Label(scenario)}");
+            AssertCheck(vm, c, expected: false, $"before loading{Label(scenario)}", kernelLog);
             if (scenario == "patch-first")
                 vm.RunChecked(RemoveModuleAndDependencies(c.Module!)); // the check may have loaded it (mount)
             // livegraft load's check of the running code (/proc/kallsyms, /proc/kcore).
@@ -89,31 +91,31 @@ public abstract class PatchesEndToEndTests(PatchGuest guest)
                 Assert.Equal("waiting", ObjectState(vm, name, c.Module!).State);
                 vm.RunChecked($"modprobe {c.Module}");
                 Assert.Equal("patched", ObjectState(vm, name, c.Module!).State);
-                AssertPatched(vm, c, name, "when the module arrived after the patch");
+                AssertPatched(vm, c, name, "when the module arrived after the patch", kernelLog);
                 // Issue #10: the module and the modules it imports from come and go while the patch
                 // stays: removable (the patch holds none of them), patched again each time, and no
                 // stale relocation in the way (6.1 has the module clear them itself).
                 for (var i = 1; i <= 3; i++)
                 {
-                    AssertCheck(vm, c, expected: true, $"while loaded, before reload {i}");
+                    AssertCheck(vm, c, expected: true, $"while loaded, before reload {i}", kernelLog);
                     vm.RunChecked(RemoveModuleAndDependencies(c.Module!));
                     vm.RunChecked($"modprobe {c.Module}");
-                    AssertPatched(vm, c, name, $"after reload {i}");
+                    AssertPatched(vm, c, name, $"after reload {i}", kernelLog);
                 }
             }
-            AssertCheck(vm, c, expected: true, $"while loaded{Label(scenario)}");
+            AssertCheck(vm, c, expected: true, $"while loaded{Label(scenario)}", kernelLog);
             vm.RunChecked($"{GuestHelpers}\nlp_unload {name}");
-            AssertCheck(vm, c, expected: false, $"after unloading{Label(scenario)}");
+            AssertCheck(vm, c, expected: false, $"after unloading{Label(scenario)}", kernelLog);
             vm.RunChecked(RemoveModuleAndDependencies(c.Module ?? ""));
             if (scenario == "patch-first")
             {
                 // Without the patch the module still comes and goes as usual.
                 vm.RunChecked($"modprobe {c.Module}");
-                AssertCheck(vm, c, expected: false, "after unloading the patch, module reloaded");
+                AssertCheck(vm, c, expected: false, "after unloading the patch, module reloaded", kernelLog);
                 vm.RunChecked(RemoveModuleAndDependencies(c.Module!));
             }
         }
-        var dmesg = vm.Run("dmesg").Output;
+        var dmesg = kernelLog.Append(vm.Run("dmesg").Output).ToString();
         Assert.DoesNotContain("BUG:", dmesg, StringComparison.Ordinal);
         Assert.DoesNotContain("Oops", dmesg, StringComparison.Ordinal);
         // The module's own run-pre check passed for every object it patched.
@@ -190,17 +192,18 @@ public abstract class PatchesEndToEndTests(PatchGuest guest)
         """;
 
     /// <summary>The patch is enabled for the case's module object (klp's sysfs) and the check passes.</summary>
-    private static void AssertPatched(VmSession vm, PatchCase c, string name, string when)
+    private static void AssertPatched(VmSession vm, PatchCase c, string name, string when, System.Text.StringBuilder? kernelLog = null)
     {
         var patched = vm.Run($"cat /sys/kernel/livepatch/{name}/{c.Module}/patched");
         Assert.True(patched.Output.Trim() == "1", $"{c.Patch}: {c.Module} is not patched {when}: {patched.Output}\n{vm.Run("dmesg | tail -20").Output}");
-        AssertCheck(vm, c, expected: true, when);
+        AssertCheck(vm, c, expected: true, when, kernelLog);
     }
 
     private static string Label(string scenario) => scenario.Length == 0 ? "" : $" ({scenario})";
 
-    private static void AssertCheck(VmSession vm, PatchCase c, bool expected, string when)
+    private static void AssertCheck(VmSession vm, PatchCase c, bool expected, string when, System.Text.StringBuilder? kernelLog = null)
     {
+        kernelLog?.Append(vm.Run("dmesg").Output);
         var r = vm.Run(c.Check);
         Assert.True((r.ExitCode == 0) == expected, $"{c.Patch}: check {(expected ? "failed" : "passed")} {when}: {c.Check}\n{r.Output}");
     }
