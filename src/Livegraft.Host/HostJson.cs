@@ -49,11 +49,12 @@ public static class HostJson
     }
 
     /// <summary><c>list</c>: loaded patches in stack order and installed ones.</summary>
-    public static void WriteList(Utf8JsonWriter w, IReadOnlyList<LoadedPatch> loaded, IReadOnlyList<InstalledPatch> installed, string? runningRelease)
+    public static void WriteList(Utf8JsonWriter w, IReadOnlyList<LoadedPatch> loaded, IReadOnlyList<InstalledPatch> installed, string? runningRelease,
+        IReadOnlyList<BootPlanEntry>? atBoot = null)
     {
         w.WriteStartObject();
         WritePatches(w, loaded);
-        WriteInstalled(w, installed, runningRelease);
+        WriteInstalled(w, installed, runningRelease, atBoot);
         w.WriteEndObject();
     }
 
@@ -230,7 +231,7 @@ public static class HostJson
         w.WriteEndArray();
     }
 
-    private static void WriteInstalled(Utf8JsonWriter w, IReadOnlyList<InstalledPatch> installed, string? runningRelease)
+    private static void WriteInstalled(Utf8JsonWriter w, IReadOnlyList<InstalledPatch> installed, string? runningRelease, IReadOnlyList<BootPlanEntry>? atBoot = null)
     {
         w.WriteStartArray("installed");
         foreach (var p in installed)
@@ -243,6 +244,11 @@ public static class HostJson
             w.WriteString("sha256", p.Sha256);
             if (runningRelease is not null)
                 w.WriteBoolean("forRunningKernel", p.Release == runningRelease);
+            if (atBoot?.FirstOrDefault(e => e.Patch == p) is { } plan)
+            {
+                w.WriteString("atBoot", plan.AtBoot);
+                Json.WriteNullable(w, "supersededBy", plan.SupersededBy);
+            }
             w.WriteEndObject();
         }
         w.WriteEndArray();

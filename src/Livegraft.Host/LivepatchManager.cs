@@ -291,7 +291,11 @@ public sealed class LivepatchManager
             // Not a Linux host with procfs: the listing still shows what is installed.
         }
         var store = new PatchStore(_paths);
-        return new HostListing(_sysfs.Patches(), store.List(), release, store.Leftovers());
+        var installed = store.List();
+        return new HostListing(_sysfs.Patches(), installed, release, store.Leftovers())
+        {
+            AtBoot = [.. installed.Select(p => p.Release).Distinct(StringComparer.Ordinal).SelectMany(store.BootPlan)],
+        };
     }
 
     /// <summary>The host's live patching state. When a transition is under way, waits up to

@@ -254,28 +254,16 @@ public sealed class PatchStore
         var safety = new BootSafety(_paths);
         foreach (var d in safety.SettlePreviousBoot(kernel.Release))
             options.Progress?.Invoke(d.ToString());
-        var installed = List(kernel.Release);
-        var quarantines = installed.Select(p => safety.Quarantine(p.Release, p.Name)).ToList();
-        // A patch is skipped when a later atomic replace patch carries its fixes (it is cumulative over
-        // it, or replaces every function it patches); otherwise it loads, and a later replace that would
-        // drop it is refused by the load's replace check rather than losing its fix silently.
-        var modules = installed.Select(p => TryRead(p.Path)).ToList();
-        var supersededBy = new string?[installed.Count];
-        for (var i = 0; i < installed.Count; i++)
-            for (var j = installed.Count - 1; j > i && supersededBy[i] is null; j--)
-                if (quarantines[j] is null && modules[j] is { Replace: true } later && modules[i] is { } earlier && Carries(later, earlier))
-                    supersededBy[i] = later.Name;
         var results = new List<BootLoadResult>();
-        for (var i = 0; i < installed.Count; i++)
+        foreach (var (patch, supersededBy, quarantine) in PlanBoot(kernel.Release, safety))
         {
-            var patch = installed[i];
-            if (supersededBy[i] is { } by)
+            if (supersededBy is { } by)
             {
                 results.Add(new BootLoadResult(patch, BootAction.Skipped, null,
                     [new Diagnostic("LG0533", Severity.Note, $"superseded by the atomic replace patch {by}, which carries its fixes", patch.Path)]));
                 continue;
             }
-            if (quarantines[i] is { } q)
+            if (quarantine is { } q)
             {
                 results.Add(new BootLoadResult(patch, BootAction.Quarantined, null,
                     [new Diagnostic(Kexec.KexecErrors.Quarantined, Severity.Warning, $"{patch.Name} is quarantined and not loaded: {q.Reason}; '{q.Retry}' tries it again", patch.Path)]));
@@ -307,6 +295,32 @@ public sealed class PatchStore
             }
         }
         return results;
+    }
+
+    /// <summary>What <c>load-installed</c> will do at the next boot of <paramref name="release"/> with each of
+    /// its installed patches, in install order, from the store and the quarantines as they are now
+    /// (read-only; <c>list --json</c> shows it as <c>atBoot</c>, and the fleet's kexec path expects the
+    /// <c>load</c> ones in force after the reboot).</summary>
+    public IReadOnlyList<BootPlanEntry> BootPlan(string release) => PlanBoot(release, new BootSafety(_paths));
+
+    private List<BootPlanEntry> PlanBoot(string release, BootSafety safety)
+    {
+        var installed = List(release);
+        var quarantines = installed.Select(p => safety.Quarantine(p.Release, p.Name)).ToList();
+        // A patch is skipped when a later atomic replace patch carries its fixes (it is cumulative over
+        // it, or replaces every function it patches); otherwise it loads, and a later replace that would
+        // drop it is refused by the load's replace check rather than losing its fix silently.
+        var modules = installed.Select(p => TryRead(p.Path)).ToList();
+        var plan = new List<BootPlanEntry>(installed.Count);
+        for (var i = 0; i < installed.Count; i++)
+        {
+            string? supersededBy = null;
+            for (var j = installed.Count - 1; j > i && supersededBy is null; j--)
+                if (quarantines[j] is null && modules[j] is { Replace: true } later && modules[i] is { } earlier && Carries(later, earlier))
+                    supersededBy = later.Name;
+            plan.Add(new BootPlanEntry(installed[i], supersededBy, quarantines[i]));
+        }
+        return plan;
     }
 
     /// <summary>The installed patches an atomic replace patch would drop at the next boot (it does not carry

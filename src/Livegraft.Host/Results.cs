@@ -117,4 +117,8 @@ public sealed record HostStatus(RunningKernel Kernel, string EffectiveVersion, I
 /// <param name="Leftovers">What an interrupted operation left in the store (the next install, uninstall
 /// or load-installed removes it).</param>
 public sealed record HostListing(IReadOnlyList<LoadedPatch> Loaded, IReadOnlyList<InstalledPatch> Installed, string? RunningRelease,
-    IReadOnlyList<Diagnostic> Leftovers);
+    IReadOnlyList<Diagnostic> Leftovers)
+{
+    /// <summary>What the next boot of each release does with its installed patches (<see cref="PatchStore.BootPlan"/>).</summary>
+    public IReadOnlyList<BootPlanEntry> AtBoot { get; init; } = [];
+}

@@ -83,14 +83,14 @@ public sealed class KernelTree
         var configSha = Sha256Hash.HashFile(target.BuildConfigFile);
         var root = target.TreeDirectory;
         var stamp = ReadStamp(root);
-        if (stamp is not null && StampMatches(target, stamp, configSha, out _) && PreparedConfig.Drift(target.BuildConfigFile, Path.Combine(root, ".config")) is [])
+        if (stamp is not null && StampMatches(target, stamp, configSha, out _) && PreparedConfig.DriftOf(target, root) is [])
         {
             var tree = new KernelTree(target, root, stamp);
             tree.RecoverJournal(progress);
             return tree;
         }
         if (stamp is null && target.SourceOverride is null && target.ConfigOverride is null && LooksPrepared(target, root)
-            && PreparedConfig.Drift(target.BuildConfigFile, Path.Combine(root, ".config")) is [])
+            && PreparedConfig.DriftOf(target, root) is [])
         {
             // A tree prepared by hand (or by an older Livegraft) exactly as Ensure would: adopt it.
             progress?.Invoke($"adopting the prepared tree {root}");
@@ -103,7 +103,7 @@ public sealed class KernelTree
         if (stamp is not null)
         {
             if (StampMatches(target, stamp, configSha, out var why))
-                why = "its config drifted from the shipped one: " + string.Join("; ", PreparedConfig.Drift(target.BuildConfigFile, Path.Combine(root, ".config")).Take(3));
+                why = "its config drifted from the shipped one: " + string.Join("; ", PreparedConfig.DriftOf(target, root).Take(3));
             progress?.Invoke($"the prepared tree is stale ({why}); preparing a new one");
         }
         return Prepare(target, configSha, progress, cancellationToken);
@@ -225,7 +225,7 @@ public sealed class KernelTree
             progress?.Invoke("make olddefconfig prepare modules_prepare");
             tree.Make(["olddefconfig", "prepare", "modules_prepare"], progress: progress, errorId: KernelErrors.TreePrepareFailed,
                 what: "preparing the kernel tree", cancellationToken: cancellationToken);
-            PreparedConfig.ThrowIfDrifted(target, prepared);
+            PreparedConfig.ThrowIfDrifted(target, prepared, progress);
             WriteStamp(prepared, stamp);
             var root = target.TreeDirectory;
             if (Directory.Exists(root))

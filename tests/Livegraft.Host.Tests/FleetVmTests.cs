@@ -7,17 +7,26 @@ using Livegraft.Vm;
 namespace Livegraft.Host.Tests;
 
 /// <summary>
-/// Three guests of the reference kernel (web1, web2, web3), booted once for the class: each runs
+/// Three guests of the reference kernel (web1, web2, web3), booted once for the collection: each runs
 /// Debian's dropbear reached only through a 127.0.0.1 port forward (user networking with
 /// restrict=on), trusts one repository key in /etc/livegraft/keys and has the repository on a shared
 /// read-only disk at /mnt/repo (web3 reads it over HTTP from its own loopback). The disk holds four
 /// snapshots of one repository built with the real pipeline: v1 (tests/patches/01-cmdline-string.patch),
 /// v2 (the same with another marker), tampered (v2 with one byte of its module changed) and untrusted
 /// (v2's index signed by a key no guest trusts). ansible-playbook on this machine drives them.
+/// For the kexec path each guest also has /boot with <see cref="NewRelease"/> (and its own kernel) and a
+/// state disk at /var/lib/livegraft, and its init hook plays the boot units' part (load-installed, then
+/// confirm-boot in the background), so that a kexec reboot comes back with its installed patches.
 /// </summary>
 public sealed class FleetVms : IDisposable
 {
     public static readonly string[] Hosts = ["web1", "web2", "web3"];
+
+    /// <summary>The kernel the kexec rollout boots.</summary>
+    public const string NewRelease = "6.1.0-57-amd64";
+
+    /// <summary>Healthy window of the guests' boot hook (short, so that the rollout sees confirm-boot act).</summary>
+    public const int HealthySeconds = 5;
 
     private readonly List<VmSession> _vms = [];
     private readonly string _work;
@@ -34,6 +43,7 @@ public sealed class FleetVms : IDisposable
         try
         {
             KernelTarget.Reference.EnsureImage();
+            new KernelTarget(NewRelease).EnsureImage();
             BuildRepository();
             var img = Path.Combine(_work, "repo.img");
             DiskImage.CreateExt4(img, 32, Path.Combine(_work, "disk"), "repo");
@@ -42,7 +52,7 @@ public sealed class FleetVms : IDisposable
             Assert.True(keygen.ExitCode == 0, "ssh-keygen failed (install openssh-client): " + keygen.Stderr);
             var ports = Hosts.Select(_ => GuestSsh.FreeLoopbackPort()).ToArray();
             // Booted side by side: each guest gets one CPU; the boot is mostly the kernel's own work.
-            var boots = Hosts.Select((h, i) => Task.Run(() => Boot(h, ports[i], bin, img, File.ReadAllText(sshKey + ".pub")))).ToArray();
+            var boots = Hosts.Select((h, i) => Task.Run(() => Start(h, ports[i], bin, img, File.ReadAllText(sshKey + ".pub")))).ToArray();
             Task.WaitAll(boots);
             _vms.AddRange(boots.Select(b => b.Result));
             WriteAnsibleConfig(sshKey, ports);
@@ -70,9 +80,38 @@ public sealed class FleetVms : IDisposable
     public string[] OnAll(string command) =>
         Task.WhenAll(Hosts.Select(h => Task.Run(() => this[h].RunChecked(command, TimeSpan.FromSeconds(180))))).GetAwaiter().GetResult();
 
-    /// <summary>No patch loaded or installed, no update record or cache, no test markers.</summary>
-    public void Reset() => OnAll("while pidof livegraft >/dev/null; do sleep 0.2; done; livegraft unload --all >/dev/null 2>&1; " +
-        "rm -rf /var/lib/livegraft /var/cache/livegraft /etc/systemd/system /run/lg-unhealthy; true");
+    /// <summary>Every guest on the reference kernel (one still on <see cref="NewRelease"/> after a kexec case is
+    /// kexec'd back, all at once), no patch loaded or installed, no update, kexec or boot safety record, no cache,
+    /// no test markers.</summary>
+    public void Reset()
+    {
+        // The test patches append " livegraft=NN" to /proc/cmdline; a kexec that reused it while one was loaded
+        // left that in the real command line, which the next boot gets back here without it.
+        var back = Hosts.Where(h => this[h].Run($"livegraft unload --all >/dev/null 2>&1; [ \"$(uname -r)\" = {KernelTarget.ReferenceRelease} ] && ! grep -q ' livegraft=' /proc/cmdline").ExitCode != 0).ToList();
+        Task.WhenAll(back.Select(h => Task.Run(() =>
+        {
+            var r = this[h].RunRebooting($"livegraft reboot --kexec --kernel {KernelTarget.ReferenceRelease} {CleanCommandLine} >/tmp/lg-back.log 2>&1; cat /tmp/lg-back.log");
+            Assert.True(r.Rebooted, $"{h}: no kexec back to {KernelTarget.ReferenceRelease} (exit {r.ExitCode}): {r.Output}");
+        }))).GetAwaiter().GetResult();
+        OnAll("while pidof livegraft >/dev/null; do sleep 0.2; done; livegraft unload --all >/dev/null 2>&1; " +
+            "rm -rf /var/lib/livegraft/* /var/cache/livegraft /etc/systemd/system /run/lg-unhealthy; sync; true");
+    }
+
+    /// <summary><c>reboot --kexec</c> options that give the next boot the running command line without the test
+    /// patches' marker: the cmdline patches change what /proc/cmdline prints, which a reused command line would
+    /// carry into the next boot (a real fix leaves /proc/cmdline alone).</summary>
+    public const string CleanCommandLine = "--append \"$(sed 's/ livegraft=[^ ]*//g' /proc/cmdline)\"";
+
+    /// <summary>The end of the console of each guest whose QEMU has exited (a panic: the guests boot with panic=-1), or "".</summary>
+    public string Stopped() => string.Concat(Hosts.Where(h => !this[h].IsRunning).Select(h =>
+        $"\n--- {h} stopped; its console ends:\n{this[h].ConsoleLog[Math.Max(0, this[h].ConsoleLog.Length - 6000)..]}"));
+
+    /// <summary>The running kernel release and boot id of a host.</summary>
+    public (string Release, string BootId) Boot(string host)
+    {
+        var lines = this[host].RunChecked("uname -r; cat /proc/sys/kernel/random/boot_id").Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        return (lines[0], lines[1]);
+    }
 
     /// <summary><c>livegraft status --json</c> of a host.</summary>
     public JsonElement Status(string host) => JsonDocument.Parse(this[host].RunChecked("livegraft status --json 2>/dev/null")).RootElement.Clone();
@@ -146,8 +185,11 @@ public sealed class FleetVms : IDisposable
         File.Copy(Path.Combine(repo, PatchRepository.PublicKeyFile), Path.Combine(_work, "trusted.pem"));
     }
 
-    private VmSession Boot(string host, int port, string bin, string img, string publicKey)
+    private VmSession Start(string host, int port, string bin, string img, string publicKey)
     {
+        var state = Path.Combine(_work, host + "-state.img");
+        DiskImage.CreateExt4(state, 32);
+        // Disks: the state disk (vda), /boot (vdb, from BootImages), the shared repository (vdc, read-only).
         var options = new VmOptions(KernelTarget.Reference)
         {
             LivegraftBinary = bin,
@@ -158,11 +200,19 @@ public sealed class FleetVms : IDisposable
             BootTimeout = TimeSpan.FromSeconds(240),
             ConfigureInitramfs = b => b.AddInitHook("30-fleet", $"""
                 hostname {host}
-                mkdir -p /mnt/repo && mount -t ext4 -o ro /dev/vda /mnt/repo
+                mkdir -p /mnt/repo && mount -t ext4 -o ro /dev/vdc /mnt/repo
                 busybox httpd -p 127.0.0.1:8080 -h /mnt/repo
+                mkdir -p /var/lib/livegraft
+                if mount -t ext4 /dev/vda /var/lib/livegraft; then
+                    livegraft load-installed --healthy-after {HealthySeconds}s >/run/livegraft-boot.log 2>&1
+                    livegraft confirm-boot >/run/livegraft-confirm.log 2>&1 &
+                fi
+                true
 
                 """),
         };
+        options.Disks.Add(state);
+        options.BootImages.Add(new KernelTarget(NewRelease));
         options.AuthorizedKeys.Add(publicKey);
         options.ReadOnlyDisks.Add(img);
         options.Files.Add(new GuestFile(Path.Combine(_work, "trusted.pem"), "/etc/livegraft/keys/fleet.pem", 0x1A4));
@@ -230,13 +280,23 @@ public sealed class FleetVmTests
         fleet.Reset();
     }
 
-    private static void AssertRan(ProcessResult r, bool success, string what) =>
-        Assert.True((r.ExitCode == 0) == success, $"{what}: exit {r.ExitCode}, expected {(success ? "0" : "non-zero")}\n{Tail(r)}");
+    private void AssertRan(ProcessResult r, bool success, string what) =>
+        Assert.True((r.ExitCode == 0) == success, $"{what}: exit {r.ExitCode}, expected {(success ? "0" : "non-zero")}\n{Tail(r)}{_fleet.Stopped()}");
 
     private ProcessResult Rollout(string snapshot, string check, string summary) => _fleet.Ansible(
     [
         "livegraft.fleet.rollout", "-e", $"livegraft_snapshot={snapshot}", "-e", """{"livegraft_waves": [1, 1, 1]}""",
         "-e", ExtraVars(("livegraft_check_command", check), ("livegraft_summary_file", summary)),
+    ]);
+
+    /// <summary>The rollout's kexec path into <paramref name="kernel"/> (the repository snapshot v1 for the
+    /// update once a host is back), in <paramref name="waves"/> (Ansible's serial) over <paramref name="hosts"/>; the
+    /// reboot gets the command line through livegraft_kexec_options (<see cref="FleetVms.CleanCommandLine"/>).</summary>
+    private ProcessResult KexecRollout(string kernel, string check, string summary, string waves = "[1, 1, 1]", string hosts = "livegraft") => _fleet.Ansible(
+    [
+        "livegraft.fleet.rollout", "-e", "livegraft_snapshot=v1", "-e", $$"""{"livegraft_waves": {{waves}}}""",
+        "-e", ExtraVars(("livegraft_method", "kexec"), ("livegraft_kexec_kernel", kernel), ("livegraft_kexec_options", FleetVms.CleanCommandLine), ("livegraft_hosts", hosts),
+            ("livegraft_check_command", check), ("livegraft_summary_file", summary)),
     ]);
 
     /// <summary>An extra-vars JSON object of strings (no reflection: the values are escaped by hand).</summary>
@@ -420,5 +480,123 @@ public sealed class FleetVmTests
         Assert.Equal("", Stored());
         Assert.Equal("none", absent.Result.GetProperty("status").GetProperty("verdict").GetString());
         Assert.False(Apply("state=absent").Result.GetProperty("changed").GetBoolean());
+    }
+
+    [Fact]
+    public void KexecRolloutRebootsTheFleetIntoTheNewKernelWaveByWave()
+    {
+        var left = FleetVms.Hosts.ToDictionary(h => h, _fleet.Boot);
+        Assert.All(left.Values, b => Assert.Equal(KernelTarget.ReferenceRelease, b.Release));
+
+        // A kernel that is not installed: the canary's dry run fails with the diagnostic id, nothing reboots,
+        // and the rollout stops before the other hosts.
+        var missingFile = Path.Combine(_fleet.Work, "summary-kexec-missing.json");
+        var missing = KexecRollout("6.1.0-99-amd64", "", missingFile);
+        AssertRan(missing, success: false, "kexec rollout into a kernel that is not installed");
+        var refused = Summary(missingFile, missing);
+        Assert.Equal("failed", Result(refused, "web1"));
+        Assert.StartsWith("LG0640: ", refused["web1"].GetProperty("problem").GetString(), StringComparison.Ordinal);
+        Assert.Equal(("untouched", "untouched"), (Result(refused, "web2"), Result(refused, "web3")));
+        Assert.All(FleetVms.Hosts, h => Assert.Equal(left[h], _fleet.Boot(h)));
+
+        // The canary, then the two others together; each wave is checked (the operator's check included)
+        // before the next one reboots.
+        var summaryFile = Path.Combine(_fleet.Work, "summary-kexec.json");
+        var run = KexecRollout(FleetVms.NewRelease, $"test \"$(uname -r)\" = {FleetVms.NewRelease}", summaryFile, waves: """[1, "100%"]""");
+        AssertRan(run, success: true, "kexec rollout into " + FleetVms.NewRelease);
+        var summary = Summary(summaryFile, run);
+        foreach (var host in FleetVms.Hosts)
+        {
+            Assert.Equal("rebooted", Result(summary, host));
+            Assert.StartsWith(FleetVms.NewRelease, summary[host].GetProperty("after").GetString(), StringComparison.Ordinal);
+            var (release, bootId) = _fleet.Boot(host);
+            Assert.Equal(FleetVms.NewRelease, release);
+            Assert.NotEqual(left[host].BootId, bootId);
+            var status = _fleet.Status(host);
+            var last = status.GetProperty("kexec").GetProperty("lastReboot");
+            Assert.Equal((KernelTarget.ReferenceRelease, FleetVms.NewRelease, left[host].BootId, true),
+                (last.GetProperty("fromRelease").GetString(), last.GetProperty("toRelease").GetString(), last.GetProperty("fromBootId").GetString(), last.GetProperty("arrived").GetBoolean()));
+            Assert.Empty(status.GetProperty("bootSafety").GetProperty("quarantined").EnumerateArray());
+            // Back on the new kernel, the host asked the repository for its patches: there are none for it yet.
+            Assert.Equal("no-patch", status.GetProperty("lastUpdate").GetProperty("action").GetString());
+        }
+        // Wave by wave: web1 was back (and checked) before the second wave's reboots were started.
+        var web1Back = WaveTaskIndex(run, "wait for the host to come back", "web1");
+        Assert.True(web1Back < WaveTaskIndex(run, "reboot into", "web2") && web1Back < WaveTaskIndex(run, "reboot into", "web3"), Tail(run));
+
+        // A second run finds every host on the new kernel already: nothing reboots.
+        var againFile = Path.Combine(_fleet.Work, "summary-kexec-again.json");
+        var again = KexecRollout(FleetVms.NewRelease, "", againFile, waves: """["100%"]""");
+        AssertRan(again, success: true, "kexec rollout again");
+        var unchanged = Summary(againFile, again);
+        foreach (var host in FleetVms.Hosts)
+        {
+            Assert.Equal("unchanged", Result(unchanged, host));
+            Assert.Equal(summary[host].GetProperty("after").GetString(), unchanged[host].GetProperty("after").GetString());
+        }
+    }
+
+    [Fact]
+    public void KexecRolloutStopsAtTheFailingWaveAndLeavesTheThirdHostOnTheOldKernel()
+    {
+        // Every host runs v1, installed for the reference kernel; web2 fails the operator's check.
+        _fleet.OnAll("livegraft update --repo /mnt/repo/v1 >/dev/null 2>&1");
+        var left = FleetVms.Hosts.ToDictionary(h => h, _fleet.Boot);
+        var summaryFile = Path.Combine(_fleet.Work, "summary-kexec-failing.json");
+        var run = KexecRollout(FleetVms.NewRelease, $"test \"$(uname -r)\" = {FleetVms.NewRelease} && [ \"$(hostname)\" != web2 ]", summaryFile);
+        AssertRan(run, success: false, "kexec rollout with web2 failing its check");
+        var summary = Summary(summaryFile, run);
+
+        Assert.Equal("rebooted", Result(summary, "web1"));
+        Assert.Equal(FleetVms.NewRelease, _fleet.Boot("web1").Release);
+
+        // web2 rebooted and failed its check: reported, not rolled back, with the way back.
+        Assert.Equal("failed, not rolled back", Result(summary, "web2"));
+        Assert.Contains("check command exited 1", summary["web2"].GetProperty("problem").GetString(), StringComparison.Ordinal);
+        Assert.Equal($"livegraft reboot --kexec --kernel {KernelTarget.ReferenceRelease}", summary["web2"].GetProperty("rollback").GetString());
+        var web2 = _fleet.Boot("web2");
+        Assert.Equal(FleetVms.NewRelease, web2.Release);
+        Assert.NotEqual(left["web2"].BootId, web2.BootId);
+        Assert.Contains("the rollout stopped: web2", run.Stdout, StringComparison.Ordinal);
+        Assert.Contains("A kexec reboot is not rolled back", run.Stdout, StringComparison.Ordinal);
+
+        // web3 was never touched: the same boot of the old kernel, v1 still in force.
+        Assert.Equal("untouched", Result(summary, "web3"));
+        Assert.Equal(left["web3"], _fleet.Boot("web3"));
+        Assert.Equal("01", _fleet.Marker("web3"));
+
+        // The way back is the same path: a kexec rollout into the old kernel, which is still installed, for
+        // the two hosts at once. Their boot loads v1 from the store again, and the health check expects it
+        // in force (list --json's atBoot) and waits for boot safety to confirm it.
+        var backFile = Path.Combine(_fleet.Work, "summary-kexec-back.json");
+        var back = KexecRollout(KernelTarget.ReferenceRelease, $"test \"$(uname -r)\" = {KernelTarget.ReferenceRelease} && grep -q ' livegraft=01$' /proc/cmdline", backFile, waves: """["100%"]""", hosts: "web1:web2");
+        AssertRan(back, success: true, "kexec rollout back to " + KernelTarget.ReferenceRelease);
+        var backSummary = Summary(backFile, back);
+        foreach (var host in new[] { "web1", "web2" })
+        {
+            Assert.Equal("rebooted", Result(backSummary, host));
+            Assert.Equal(KernelTarget.ReferenceRelease, _fleet.Boot(host).Release);
+            Assert.Equal("01", _fleet.Marker(host));
+            var status = _fleet.Status(host);
+            Assert.Equal([_fleet.V1], status.GetProperty("patches").EnumerateArray().Select(p => p.GetProperty("name").GetString()));
+            Assert.Empty(status.GetProperty("bootSafety").GetProperty("pending").EnumerateArray());
+            Assert.Equal([_fleet.V1], backSummary[host].GetProperty("expected").EnumerateArray().Select(e => e.GetString()));
+        }
+    }
+
+    /// <summary>Where ansible-playbook's output reports <paramref name="host"/> for the task whose name contains <paramref name="task"/>.</summary>
+    private static int WaveTaskIndex(ProcessResult run, string task, string host)
+    {
+        var t = run.Stdout.IndexOf(task, StringComparison.Ordinal);
+        while (t >= 0)
+        {
+            var next = run.Stdout.IndexOf("TASK [", t, StringComparison.Ordinal);
+            var h = run.Stdout.IndexOf($"[{host}]", t, StringComparison.Ordinal);
+            if (h >= 0 && (next < 0 || h < next))
+                return h;
+            t = run.Stdout.IndexOf(task, t + task.Length, StringComparison.Ordinal);
+        }
+        Assert.Fail($"no '{task}' result for {host} in the output:\n{Tail(run)}");
+        return -1;
     }
 }

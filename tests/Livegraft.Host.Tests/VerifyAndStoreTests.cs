@@ -124,6 +124,16 @@ public class VerifyAndStoreTests
         var installed = doc.RootElement.GetProperty("installed")[0];
         Assert.Equal("lg_sample", installed.GetProperty("name").GetString());
         Assert.False(installed.GetProperty("forRunningKernel").GetBoolean());
+
+        // What the next boot of that release loads (list --json's atBoot, which the fleet's kexec path
+        // expects in force after the reboot): a later atomic replace patch that carries lg_sample's fix
+        // supersedes it.
+        store.Install(m["lg-replace.ko"]);
+        var plan = store.BootPlan(BuiltModules.Release);
+        Assert.Equal([("lg_sample", "superseded", "lg_replace"), ("lg_replace", "load", null)], plan.Select(e => (e.Patch.Name, e.AtBoot, e.SupersededBy)));
+        using var listed = JsonDocument.Parse(HostParsingTests.Json(w => HostJson.WriteList(w, [], store.List(), "6.1.0-99-amd64", plan)));
+        Assert.Equal(["superseded", "load"], listed.RootElement.GetProperty("installed").EnumerateArray().Select(e => e.GetProperty("atBoot").GetString()));
+        Assert.Equal("lg_replace", listed.RootElement.GetProperty("installed")[0].GetProperty("supersededBy").GetString());
     }
 
     [Fact]

@@ -23,7 +23,7 @@ internal static class ListCommand
                 var (loaded, installed, release) = (listing.Loaded, listing.Installed, listing.RunningRelease);
                 if (asJson)
                 {
-                    Cli.WriteJson(w => HostJson.WriteList(w, loaded, installed, release));
+                    Cli.WriteJson(w => HostJson.WriteList(w, loaded, installed, release, listing.AtBoot));
                     return 0;
                 }
                 Console.Out.WriteLine(loaded.Count == 0 ? "no live patches loaded" : "loaded (stack order):");
@@ -32,7 +32,11 @@ internal static class ListCommand
                 {
                     Console.Out.WriteLine("installed:");
                     foreach (var p in installed)
-                        Console.Out.WriteLine($"  {p.Release} {p.Sequence,4} {p.Name}{(p.Release == release ? "" : "  (other kernel, not loaded)")}");
+                    {
+                        var plan = listing.AtBoot.FirstOrDefault(e => e.Patch == p);
+                        var atBoot = plan?.SupersededBy is { } by ? $"  (superseded by {by} at boot)" : plan?.Quarantine is not null ? "  (quarantined: not loaded at boot)" : "";
+                        Console.Out.WriteLine($"  {p.Release} {p.Sequence,4} {p.Name}{(p.Release == release ? "" : "  (other kernel, not loaded)")}{atBoot}");
+                    }
                 }
                 return 0;
             });

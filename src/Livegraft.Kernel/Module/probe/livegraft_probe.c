@@ -16,6 +16,7 @@
 #include <linux/jump_label.h>
 #include <linux/static_call_types.h>
 #include <linux/printk.h>
+#include <linux/processor.h> /* cpu_relax(), which asm/extable.h uses without including it */
 #include <asm/alternative.h>
 #include <asm/extable.h>
 #include <asm/orc_types.h>
