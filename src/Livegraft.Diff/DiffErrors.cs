@@ -67,5 +67,8 @@ public static class DiffErrors
     public const string WeakByName = "LG0155";
     /// <summary>Note: a special section's last entry is shorter than its entry size (older kernels do not pad it).</summary>
     public const string ShortLastEntry = "LG0156";
+    /// <summary>Warning: patched code of a module uses an export of a module the patched module does not
+    /// depend on; the patch links against it normally (needs it loaded, holds it).</summary>
+    public const string ExportOfUnrelatedModule = "LG0160";
 
 }

@@ -26,6 +26,10 @@ public interface IParentSymbols
     /// null when unknown or not exported.</summary>
     string? ExportedBy(string name) => null;
 
+    /// <summary>True when module <paramref name="moduleName"/> is always loaded before the parent: a
+    /// module the parent's <c>depends=</c> names (its exports the parent links against).</summary>
+    bool DependsOn(string moduleName) => false;
+
     /// <summary>True when the parent runs another definition than <paramref name="weakDefinition"/>,
     /// a <c>__weak</c> function of <paramref name="origObject"/> (the linker chose a strong one).</summary>
     bool RunsOtherDefinition(ElfSymbol weakDefinition, ElfFile origObject) => false;

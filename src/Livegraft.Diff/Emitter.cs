@@ -350,7 +350,7 @@ internal sealed class Emitter
                     data.AsSpan((int)offset, size).Clear();
             section.Data = data;
         }
-        KlpRelocationTable.Write(_out, [.. _klp.Select(k => new KlpTableEntry(k.Section, k.Offset, k.Type, k.Name, k.Addend))], SectionSymbol, RelaFor);
+        KlpRelocationTable.Write(_out, [.. _klp.Select(k => new KlpTableEntry(_run.Options.Parent.ObjectName, k.Section, k.Offset, k.Type, k.Name, k.Addend))], SectionSymbol, RelaFor);
         _out.AddSection(new ElfSection(".note.GNU-stack", SHT_PROGBITS) { Alignment = 1 });
         MoveSectionsLast();
         return _out;

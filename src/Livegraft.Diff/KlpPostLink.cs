@@ -31,26 +31,25 @@ public static class KlpPostLink
         var symtab = ko.SymbolTable ?? throw new LivegraftException(ExitCode.InvalidInput, DiffErrors.KlpTableMalformed, "module has no symbol table", ko.FileName);
         var entries = KlpRelocationTable.Read(ko);
         var symbols = new Dictionary<string, ElfSymbol>(StringComparer.Ordinal);
-        // One .klp.rela section per (place section, object): the kernel resolves a section's symbols
-        // when its object loads, so entries of two objects in one section (the verify table's
-        // addresses, one per entry of every object) must not share a section.
-        var klpSections = new Dictionary<(ElfSection Target, string Object), ElfRelocationSection>();
-        foreach (var (target, offset, type, name, addend) in entries)
+        // One .klp.rela section per (object, place section): the kernel resolves a section's symbols
+        // when its object loads, so entries of two objects (which share merged sections such as
+        // .rodata, and the verify table's addresses) must not share a section.
+        var klpSections = new Dictionary<(string, ElfSection), ElfRelocationSection>();
+        foreach (var (objName, target, offset, type, name, addend) in entries)
         {
-            var objName = name[".klp.sym.".Length..name.IndexOf('.', ".klp.sym.".Length)];
             if (!symbols.TryGetValue(name, out var sym))
             {
                 sym = new ElfSymbol { Name = name, Bind = STB_GLOBAL, Type = STT_NOTYPE, SpecialIndex = SHN_LIVEPATCH };
                 symtab.Symbols.Add(sym);
                 symbols[name] = sym;
             }
-            if (!klpSections.TryGetValue((target, objName), out var klp))
+            if (!klpSections.TryGetValue((objName, target), out var klp))
             {
                 klp = ko.AddSection(new ElfRelocationSection($".klp.rela.{objName}.{target.Name}", target, symtab)
                 {
                     Flags = SHF_ALLOC | SHF_INFO_LINK | SHF_RELA_LIVEPATCH,
                 });
-                klpSections[(target, objName)] = klp;
+                klpSections[(objName, target)] = klp;
             }
             klp.Relocations.Add(new ElfRelocation { Offset = offset, Type = type, Symbol = sym, Addend = addend });
         }

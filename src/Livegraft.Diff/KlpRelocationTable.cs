@@ -4,17 +4,20 @@ using static Livegraft.Elf.ElfNative;
 
 namespace Livegraft.Diff;
 
-/// <summary>One livepatch relocation waiting in a <see cref="KlpRelocationTable"/>: the place
-/// (section and offset of an object being built), the relocation type, the
-/// <c>.klp.sym.&lt;obj&gt;.&lt;name&gt;,&lt;sympos&gt;</c> symbol and the addend.</summary>
-public readonly record struct KlpTableEntry(ElfSection Section, ulong Offset, uint Type, string SymbolName, long Addend);
+/// <summary>One livepatch relocation waiting in a <see cref="KlpRelocationTable"/>: the klp object
+/// whose <c>.klp.rela.&lt;object&gt;.*</c> section carries it (klp applies it when that object is
+/// loaded), the place (section and offset of an object being built), the relocation type, the
+/// <c>.klp.sym.&lt;obj&gt;.&lt;name&gt;,&lt;sympos&gt;</c> symbol (whose object may be another module
+/// the first one depends on) and the addend.</summary>
+public readonly record struct KlpTableEntry(string Object, ElfSection Section, ulong Offset, uint Type, string SymbolName, long Addend);
 
 /// <summary>
 /// <c>.livegraft.klp_relocs</c>: how objects linked into a livepatch module carry livepatch
 /// relocations through kbuild, whose modpost rejects unresolved non-exported symbols and whose
 /// <c>ld -r</c> would fold <c>.klp.rela.*</c> into ordinary relocation sections. Each 32-byte entry
 /// holds place(8) name(8) addend(8) type(4) pad(4); place and name are <c>R_X86_64_64</c>
-/// relocations the linker keeps up to date, the name pointing into <c>.livegraft.klp_strs</c>.
+/// relocations the linker keeps up to date, the name pointing into <c>.livegraft.klp_strs</c> at
+/// <c>&lt;object&gt;:&lt;klp symbol&gt;</c> (module names have no colon).
 /// The differ's output and the module descriptor write tables; <see cref="KlpPostLink"/> reads
 /// them back from the linked module. The layout is defined here only.
 /// </summary>
@@ -43,7 +46,8 @@ public static class KlpRelocationTable
         var strsSym = sectionSymbol(strs);
         for (var i = 0; i < entries.Count; i++)
         {
-            var (section, offset, type, name, addend) = entries[i];
+            var (obj, section, offset, type, klpName, addend) = entries[i];
+            var name = obj + ":" + klpName;
             if (!nameAt.TryGetValue(name, out var at))
             {
                 nameAt[name] = at = names.Count;
@@ -81,9 +85,12 @@ public static class KlpRelocationTable
             if (!byOffset.TryGetValue(at, out var place) || !byOffset.TryGetValue(at + 8, out var nameRef)
                 || place.Symbol?.Section is not { } target || nameRef.Symbol?.Section is not { } strs)
                 throw new LivegraftException(ExitCode.InvalidInput, DiffErrors.KlpTableMalformed, $"entry {i} lacks its place or name relocation", ko.FileName, Section);
-            result.Add(new KlpTableEntry(target, (ulong)((long)place.Symbol.Value + place.Addend),
-                BinaryPrimitives.ReadUInt32LittleEndian(e[24..]), ReadString(strs, (long)nameRef.Symbol.Value + nameRef.Addend),
-                BinaryPrimitives.ReadInt64LittleEndian(e[16..])));
+            var name = ReadString(strs, (long)nameRef.Symbol.Value + nameRef.Addend);
+            var colon = name.IndexOf(':', StringComparison.Ordinal);
+            if (colon <= 0)
+                throw new LivegraftException(ExitCode.InvalidInput, DiffErrors.KlpTableMalformed, $"entry {i} names no object: '{name}'", ko.FileName, Section);
+            result.Add(new KlpTableEntry(name[..colon], target, (ulong)((long)place.Symbol.Value + place.Addend),
+                BinaryPrimitives.ReadUInt32LittleEndian(e[24..]), name[(colon + 1)..], BinaryPrimitives.ReadInt64LittleEndian(e[16..])));
         }
         return result;
     }

@@ -216,15 +216,28 @@ internal sealed class ReferencePolicy
         return Refusal(failure!.Id, failure.Message, where, failure.File);
     }
 
-    /// <summary>An exported symbol. Exports of vmlinux and of the parent are ordinary relocations the
-    /// module loader resolves; namespaced ones make the module import their namespace. An export of
-    /// ANOTHER module is the one place where issue #10 will decide a livepatch relocation against
-    /// that module instead (so the patch does not depend on it being loaded); today it is ordinary.</summary>
+    /// <summary>An exported symbol. Exports of vmlinux are ordinary relocations the module loader
+    /// resolves (namespaced ones make the module import their namespace). When the parent is a module,
+    /// its own exports and those of a module it depends on become livepatch relocations in the parent's
+    /// <c>.klp.rela</c> sections, as kpatch does: klp applies them when the parent loads, when its
+    /// dependencies are loaded too, so the patch module depends on neither and pins neither
+    /// (Documentation/livepatch/module-elf-format.rst only forbids a module's klp sections to reference
+    /// vmlinux). An export of a module the parent does not depend on (new in the fix) stays ordinary,
+    /// with a warning: the patch then needs that module loaded and holds it (LG0160).</summary>
     private ReferenceDecision Export(string name, ElfSymbol like)
     {
+        var exporter = Parent.ExportedBy(name);
+        var parentIsModule = Parent.ObjectName != "vmlinux";
+        if (parentIsModule && exporter == Parent.ObjectName)
+            return new(ReferenceAction.Livepatch, "export of the patched module") { Name = name, Object = exporter, Sympos = 0 };
+        if (parentIsModule && exporter is not null && exporter != "vmlinux")
+        {
+            if (Parent.DependsOn(exporter))
+                return new(ReferenceAction.Livepatch, "export of a module the patched module depends on") { Name = name, Object = exporter, Sympos = 0 };
+            Note(DiffErrors.ExportOfUnrelatedModule, $"'{name}' is exported by module {exporter}, which {Parent.ObjectName} does not depend on: the patch module links against it, so it needs {exporter} loaded and holds it", null);
+        }
         if (Parent.ExportNamespace(name) is { Length: > 0 } ns && !_run.Result.ImportNamespaces.Contains(ns))
             _run.Result.ImportNamespaces.Add(ns);
-        var exporter = Parent.ExportedBy(name);
         var rule = exporter is null || exporter == "vmlinux" || exporter == Parent.ObjectName ? "export" : "export of another module";
         return new(ReferenceAction.Normal, rule) { Name = name, Like = like };
     }

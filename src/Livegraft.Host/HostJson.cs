@@ -209,6 +209,9 @@ public static class HostJson
                 w.WriteStartObject();
                 w.WriteString("name", o.Name);
                 w.WriteBoolean("patched", o.Patched);
+                w.WriteString("state", o.State);
+                if (o.Reason is { } reason)
+                    w.WriteString("reason", reason);
                 w.WriteStartArray("functions");
                 foreach (var f in o.Functions)
                 {

@@ -101,10 +101,12 @@ public sealed class KernelModuleFile
     /// <summary>The patches this one says it is cumulative over (module names).</summary>
     public IReadOnlyList<string> Supersedes => (Get(LivegraftInfo.Supersedes) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries);
 
-    /// <summary>The klp objects the module relocates against, from its klp sections and symbols (a patch of
-    /// <c>vmlinux</c> without klp relocations does not show here: the object list lives in .data).</summary>
+    /// <summary>The klp objects the module relocates against, from its klp sections (a patch of
+    /// <c>vmlinux</c> without klp relocations does not show here: the object list lives in .data). A klp
+    /// symbol may name another module than its section's object (an export of a module the object
+    /// depends on): that module is not an object of the patch.</summary>
     public IReadOnlyList<string> KlpObjects =>
-        KlpRelocations.Select(r => r.Object).Concat(KlpSymbols.Select(s => s.Object)).Distinct(StringComparer.Ordinal).ToList();
+        KlpRelocations.Select(r => r.Object).Distinct(StringComparer.Ordinal).ToList();
 
     /// <summary>The last value of a <c>.modinfo</c> key, or null.</summary>
     public string? Get(string key)

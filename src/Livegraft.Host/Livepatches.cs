@@ -12,7 +12,16 @@ public sealed record KlpFunctionState(string Name, int Sympos);
 /// <param name="Patched">The object's <c>patched</c> attribute: its functions are redirected now
 /// (false for a module that is not loaded yet).</param>
 /// <param name="Functions">Its functions.</param>
-public sealed record KlpObjectState(string Name, bool Patched, IReadOnlyList<KlpFunctionState> Functions);
+public sealed record KlpObjectState(string Name, bool Patched, IReadOnlyList<KlpFunctionState> Functions)
+{
+    /// <summary><c>patched</c>; <c>waiting</c> (the module is not loaded: it is patched when it
+    /// arrives); <c>failed</c> (the patch refused the module, or the module is loaded unpatched):
+    /// see <see cref="Reason"/>.</summary>
+    public string State { get; init; } = Patched ? "patched" : "waiting";
+
+    /// <summary>Why the object is not patched, or null when it is.</summary>
+    public string? Reason { get; init; }
+}
 
 /// <summary>A livepatch module the kernel knows about.</summary>
 /// <param name="Name">Module (and patch) name.</param>
@@ -132,10 +141,26 @@ public sealed class LivepatchSysfs
                 else
                     functions.Add(new KlpFunctionState(entry, 0));
             }
-            objects.Add(new KlpObjectState(Path.GetFileName(objDir), ReadFlag(Path.Combine(objDir, "patched")) == true, functions));
+            objects.Add(ObjectState(Path.GetFileName(objDir), ReadFlag(Path.Combine(objDir, "patched")) == true, functions, name));
         }
         return new LoadedPatch(name, ReadFlag(Path.Combine(dir, "enabled")) == true, ReadFlag(Path.Combine(dir, "transition")) == true,
             ReadFlag(Path.Combine(dir, "replace")), true, objects, taint);
+    }
+
+    /// <summary>The state of one object: patched; waiting for its module; or failed, with the reason
+    /// the patch module recorded when it refused the module (its <c>refused</c> parameter,
+    /// <c>/sys/module/&lt;patch&gt;/parameters/refused</c>: "&lt;object&gt;: &lt;why&gt;", docs/host.md).</summary>
+    private KlpObjectState ObjectState(string obj, bool patched, List<KlpFunctionState> functions, string patch)
+    {
+        var state = new KlpObjectState(obj, patched, functions);
+        if (patched)
+            return state;
+        var refused = ReadText(Path.Combine(_paths.ModuleDirectory(patch), "parameters", "refused")) ?? "";
+        if (refused.StartsWith(obj + ": ", StringComparison.Ordinal))
+            return state with { State = "failed", Reason = $"the patch refused module {obj}: {refused[(obj.Length + 2)..]}" };
+        if (obj == "vmlinux" || Directory.Exists(_paths.ModuleDirectory(obj)))
+            return state with { State = "failed", Reason = $"{obj} is loaded but not patched (a transition under way, or see the kernel log)" };
+        return state with { Reason = $"module {obj} is not loaded; it is patched when it is" };
     }
 
     /// <summary>Reads a sysfs boolean attribute ("0"/"1"); null when absent or unreadable.</summary>

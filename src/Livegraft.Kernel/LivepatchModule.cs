@@ -81,6 +81,11 @@ public sealed record LivepatchModuleRequest(string Name, KernelTarget Target, IR
     /// <summary>What the module checks before klp enables each object (run-pre verification,
     /// docs/verify.md): the functions it replaces or reaches, with their expected code.</summary>
     public IReadOnlyList<FunctionExpectation> Verification { get; init; } = [];
+
+    /// <summary>The target's livepatch core leaves klp relocation targets in place when a patched
+    /// module goes away (<see cref="Features.TargetFeatures.ClearsKlpRelocations"/> false): the module
+    /// clears them itself in the object's post_unpatch callback, so the module loads again.</summary>
+    public bool ClearRelocationsOnModuleRemoval { get; init; }
 }
 
 /// <summary>The result of <see cref="LivepatchModule.Build"/>.</summary>

@@ -23,6 +23,10 @@ public static class ModuleDescriptor
     private const uint Magic = 0x4447464c; // LIVEGRAFT_DESC_MAGIC
     private const uint Version = 1;        // LIVEGRAFT_DESC_VERSION
     private const int PatchSize = 40, ObjectSize = 24, FuncSize = 24, CallbackSize = 16;
+    private const uint FlagClearRelocs = 0x1; // LIVEGRAFT_FLAG_CLEAR_RELOCS
+
+    /// <summary>The vmlinux functions livegraft_relocs.c calls through thunks (<c>livegraft_NAME</c>).</summary>
+    private static readonly string[] KernelThunks = ["text_poke", "text_poke_sync"];
 
     /// <summary>Builds the object for <paramref name="request"/> and <paramref name="modinfo"/> (key → value, in order).</summary>
     public static ElfFile Build(LivepatchModuleRequest request, IReadOnlyList<KeyValuePair<string, string>> modinfo)
@@ -90,6 +94,7 @@ public static class ModuleDescriptor
         BinaryPrimitives.WriteUInt32LittleEndian(span[8..], (uint)objects.Count);
         BinaryPrimitives.WriteUInt32LittleEndian(span[12..], (uint)callbacks.Count);
         BinaryPrimitives.WriteUInt32LittleEndian(span[16..], request.Replace ? 1u : 0u);
+        BinaryPrimitives.WriteUInt32LittleEndian(span[20..], request.ClearRelocationsOnModuleRemoval ? FlagClearRelocs : 0u);
         Pointer(24, SectionSymbol(data), objectsAt);
         if (callbacks.Count > 0)
             Pointer(32, SectionSymbol(data), callbacksAt);
@@ -131,8 +136,28 @@ public static class ModuleDescriptor
             Flags = SHF_ALLOC | SHF_WRITE, Alignment = 8, Data = new byte[Math.Max(request.Verification.Count, 1) * 8],
         });
         symtab.Symbols.Add(new ElfSymbol { Name = VerifyTable.AddressSymbol, Type = STT_OBJECT, Bind = STB_GLOBAL, Section = addresses, Size = (ulong)addresses.Data.Length });
-        KlpRelocationTable.Write(elf, [.. request.Verification.Select((e, i) => new KlpTableEntry(addresses, (ulong)(i * 8), R_X86_64_64, e.KlpSymbol, 0))],
-            SectionSymbol, RelaFor);
+        var klp = request.Verification.Select((e, i) => new KlpTableEntry(e.Object, addresses, (ulong)(i * 8), R_X86_64_64, e.KlpSymbol, 0)).ToList();
+
+        // What livegraft_relocs.c needs of vmlinux (not exported): a jmp thunk per function, so the
+        // glue calls them directly (indirect branch tracking seals functions nothing takes the address
+        // of), and text_mutex's address. vmlinux klp relocations: applied when the module loads.
+        var code = new byte[KernelThunks.Length * 16];
+        code.AsSpan().Fill(0xcc); // int3 between the thunks
+        var thunks = elf.AddSection(new ElfSection(".text.livegraft_kernel", SHT_PROGBITS)
+        {
+            Flags = SHF_ALLOC | SHF_EXECINSTR, Alignment = 16, Data = code,
+        });
+        for (var i = 0; i < KernelThunks.Length; i++)
+        {
+            code.AsSpan(i * 16, 5).Clear();
+            code[i * 16] = 0xe9; // jmp rel32
+            symtab.Symbols.Add(new ElfSymbol { Name = "livegraft_" + KernelThunks[i], Type = STT_FUNC, Bind = STB_GLOBAL, Section = thunks, Value = (ulong)(i * 16), Size = 5 });
+            klp.Add(new KlpTableEntry("vmlinux", thunks, (ulong)(i * 16 + 1), R_X86_64_PC32, $".klp.sym.vmlinux.{KernelThunks[i]},0", -4));
+        }
+        var kernelData = elf.AddSection(new ElfSection(".data..livegraft_kernel", SHT_PROGBITS) { Flags = SHF_ALLOC | SHF_WRITE, Alignment = 8, Data = new byte[8] });
+        symtab.Symbols.Add(new ElfSymbol { Name = "livegraft_text_mutex", Type = STT_OBJECT, Bind = STB_GLOBAL, Section = kernelData, Size = 8 });
+        klp.Add(new KlpTableEntry("vmlinux", kernelData, 0, R_X86_64_64, ".klp.sym.vmlinux.text_mutex,0", 0));
+        KlpRelocationTable.Write(elf, klp, SectionSymbol, RelaFor);
 
         str.Data = strings.ToArray();
         var info = new List<byte>();

@@ -46,7 +46,11 @@ public static class ObjectDiff
         var exports = request.SymversPath is { } sv ? ModuleSymvers.Read(sv) : null;
         var options = new DiffOptions
         {
-            Parent = new ParentSymbols(table, exports),
+            Parent = new ParentSymbols(table, exports)
+            {
+                // A module's own .modinfo says which modules are loaded before it.
+                Dependencies = request.ParentPath.EndsWith(".ko", StringComparison.Ordinal) ? ModuleInfo.Read(request.ParentPath).Depends : new HashSet<string>(StringComparer.Ordinal),
+            },
             OrigName = request.OrigPath,
             PatchedName = request.PatchedPath,
             Sizes = sizes,

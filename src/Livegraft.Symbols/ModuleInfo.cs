@@ -31,6 +31,12 @@ public sealed class ModuleInfo
     /// <summary>Every value of <paramref name="key"/>, in order.</summary>
     public IReadOnlyList<string> All(string key) => Entries.Where(kv => kv.Key == key).Select(kv => kv.Value).ToArray();
 
+    /// <summary>The modules <c>depends=</c> names (modpost writes one comma-separated entry), as the
+    /// kernel names them (dashes become underscores).</summary>
+    public IReadOnlySet<string> Depends =>
+        All("depends").SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .Select(m => m.Replace('-', '_')).ToHashSet(StringComparer.Ordinal);
+
     /// <summary>Parses the bytes of a <c>.modinfo</c> section (padding NULs between entries are skipped).</summary>
     public static ModuleInfo Parse(ReadOnlySpan<byte> data)
     {

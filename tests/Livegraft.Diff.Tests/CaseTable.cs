@@ -31,7 +31,7 @@ public static class CaseTable
     private static readonly HashSet<string> KnownColumns = new(StringComparer.Ordinal)
     {
         "changed", "new", "objects", "klp", "callbacks", "funcs", "notes", "parent", "object", "requires",
-        "transform", "sizes", "cflags", "exports", "module-defines", "imports",
+        "transform", "sizes", "cflags", "exports", "module-defines", "imports", "depends",
     };
 
     private static readonly Lazy<IReadOnlyList<DiffCase>> All = new(() => Parse(File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "cases.txt"))));

@@ -8,7 +8,8 @@ namespace Livegraft.Diff.Tests;
 /// says a name has duplicates (<c>name:2</c>), cannot be pinned (<c>name:ambiguous</c>, LG0110)
 /// or is absent from kallsyms (<c>name:missing</c>, LG0109), or runs another definition than the
 /// unit's <c>__weak</c> one (<c>name:overridden</c>); its <c>exports=</c> column adds exports
-/// (<c>name</c>, or <c>name:NAMESPACE</c> for EXPORT_SYMBOL_NS).
+/// (<c>name</c>, or <c>name:NAMESPACE</c> for EXPORT_SYMBOL_NS, with <c>@module</c> naming the
+/// exporter) and <c>depends=</c> the modules the parent depends on.
 /// </summary>
 public sealed class TestParent : IParentSymbols
 {
@@ -22,6 +23,8 @@ public sealed class TestParent : IParentSymbols
     private readonly HashSet<string> _defined = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _sympos = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string?> _exports = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _exporters = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _depends = new(StringComparer.Ordinal);
 
     /// <summary>Builds the parent of <paramref name="orig"/> for <paramref name="c"/>.</summary>
     public TestParent(ElfFile orig, DiffCase c)
@@ -35,8 +38,13 @@ public sealed class TestParent : IParentSymbols
             var colon = entry.LastIndexOf(':');
             _sympos[entry[..colon]] = entry[(colon + 1)..];
         }
-        foreach (var entry in c.List("exports"))
+        _depends.UnionWith(c.List("depends"));
+        foreach (var item in c.List("exports"))
         {
+            var at = item.IndexOf('@', StringComparison.Ordinal);
+            var entry = at < 0 ? item : item[..at];
+            if (at >= 0)
+                _exporters[entry.Split(':')[0]] = item[(at + 1)..];
             var colon = entry.IndexOf(':', StringComparison.Ordinal);
             _exports[colon < 0 ? entry : entry[..colon]] = colon < 0 ? null : entry[(colon + 1)..];
         }
@@ -47,6 +55,12 @@ public sealed class TestParent : IParentSymbols
 
     /// <inheritdoc/>
     public bool IsExported(string name) => Exports.Contains(name) || _exports.ContainsKey(name);
+
+    /// <inheritdoc/>
+    public string? ExportedBy(string name) => _exporters.GetValueOrDefault(name);
+
+    /// <inheritdoc/>
+    public bool DependsOn(string moduleName) => _depends.Contains(moduleName);
 
     /// <inheritdoc/>
     public string? ExportNamespace(string name) => _exports.GetValueOrDefault(name);

@@ -57,7 +57,7 @@ internal static class ListCommand
             Console.Out.WriteLine($"  {p.Name}: {state}");
             foreach (var o in p.Objects)
             {
-                Console.Out.WriteLine($"    {o.Name}: {(o.Patched ? "patched" : "not patched")}");
+                Console.Out.WriteLine($"    {o.Name}: {o.State}{(o.Reason is { } why ? $" ({why})" : "")}");
                 foreach (var f in o.Functions)
                     Console.Out.WriteLine($"      {f.Name},{f.Sympos}");
             }

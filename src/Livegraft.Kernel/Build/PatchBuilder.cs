@@ -145,6 +145,7 @@ public static class PatchBuilder
                 var table = parent == "vmlinux" && request.SymbolsPath is { } sp ? SymbolTable.Open(sp) : CodeOf(parent).Symbols;
                 return parents[parent] = new ParentSymbols(table, exports)
                 {
+                    Dependencies = parent == "vmlinux" ? new HashSet<string>(StringComparer.Ordinal) : ModuleInfo.Read(FindModule(target, parent)).Depends,
                     ContentMatcher = parent == "vmlinux" && request.SymbolsPath is not null ? null : RunPreVerifier.ContentMatcher(CodeOf(parent), sizes),
                 };
             }
@@ -229,6 +230,7 @@ public static class PatchBuilder
                 Fixes = request.Fixes,
                 KernelBuildId = request.SymbolsPath is null && CodeOf("vmlinux") is ImageCode image ? image.BuildId : null,
                 Verification = expectations,
+                ClearRelocationsOnModuleRemoval = !tree.Features.ClearsKlpRelocations,
             };
             var built = LivepatchModule.Build(moduleRequest, Path.Combine(work, "module"), progress, cancellationToken);
             Stage("module");

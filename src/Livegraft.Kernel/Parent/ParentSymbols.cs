@@ -29,8 +29,14 @@ public sealed class ParentSymbols : IParentSymbols
     /// duplicated function name matches, it decides the sympos; otherwise neighbourhood does.</summary>
     public Func<ElfSymbol, ElfFile, int, bool>? ContentMatcher { get; init; }
 
+    /// <summary>The modules the parent module's <c>.modinfo</c> <c>depends=</c> names (empty for vmlinux).</summary>
+    public IReadOnlySet<string> Dependencies { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+
     /// <inheritdoc/>
     public string ObjectName => _symbols.ObjectName;
+
+    /// <inheritdoc/>
+    public bool DependsOn(string moduleName) => Dependencies.Contains(moduleName);
 
     /// <inheritdoc/>
     public bool IsExported(string name) => _exports?.IsExported(name) ?? false;

@@ -46,6 +46,11 @@ struct livegraft_callback_desc {
 	void *fn;
 };
 
+/* livegraft_patch_desc.flags */
+/* The kernel leaves klp relocation targets in place when a patched module goes away (no
+ * klp_clear_object_relocs, before 6.2 upstream): the glue clears them itself (livegraft_relocs.c). */
+#define LIVEGRAFT_FLAG_CLEAR_RELOCS	0x1U
+
 /* The patch. 40 bytes. */
 struct livegraft_patch_desc {
 	u32 magic;
@@ -53,7 +58,7 @@ struct livegraft_patch_desc {
 	u32 nr_objects;
 	u32 nr_callbacks;
 	u32 replace;
-	u32 reserved;
+	u32 flags;
 	const struct livegraft_object_desc *objects;
 	const struct livegraft_callback_desc *callbacks;
 };
@@ -65,6 +70,17 @@ extern const struct livegraft_patch_desc livegraft_patch_desc;
 extern const u8 livegraft_verify_blob[];
 extern unsigned long livegraft_verify_addr[];
 
-int livegraft_verify_object(unsigned int objidx, const char *objname);
+/* 0 when every function of the object matches; else -EINVAL, with the first mismatch in why. */
+int livegraft_verify_object(unsigned int objidx, const char *objname, char *why, size_t why_len);
+
+/* Kernel functions and data the glue needs that vmlinux does not export, reached through vmlinux
+ * livepatch relocations the module loader applies when this module is loaded: the functions are
+ * 5-byte thunks in livegraft_desc.o (a jmp whose target is .klp.sym.vmlinux.<name>,0: a direct
+ * branch, as indirect branch tracking wants), text_mutex a pointer. */
+void *livegraft_text_poke(void *addr, const void *opcode, size_t len);
+void livegraft_text_poke_sync(void);
+extern struct mutex *livegraft_text_mutex;
+
+void livegraft_clear_object_relocs(const char *objname);
 
 #endif /* LIVEGRAFT_MODULE_H */

@@ -20,7 +20,7 @@
 #endif
 #include "livegraft_module.h"
 
-int livegraft_verify_object(unsigned int objidx, const char *objname)
+int livegraft_verify_object(unsigned int objidx, const char *objname, char *why, size_t why_len)
 {
 	const u8 *blob = livegraft_verify_blob;
 	u32 count = get_unaligned_le32(blob + 8), i;
@@ -43,6 +43,8 @@ int livegraft_verify_object(unsigned int objidx, const char *objname)
 		if (!text) {
 			pr_err("livegraft: %s: %s: %.*s,%u was not resolved; refusing to patch\n",
 			       THIS_MODULE->name, objname, nlen, name, sympos);
+			if (!bad)
+				snprintf(why, why_len, "%.*s,%u was not resolved", nlen, name, sympos);
 			bad = 1;
 			continue;
 		}
@@ -50,6 +52,9 @@ int livegraft_verify_object(unsigned int objidx, const char *objname)
 			if (mask[k] && text[k] != expected[k]) {
 				pr_err("livegraft: %s: %s: %.*s,%u+0x%x: running code differs from the code this patch was built from (expected %02x, found %02x); refusing to patch\n",
 				       THIS_MODULE->name, objname, nlen, name, sympos, k, expected[k], text[k]);
+				if (!bad)
+					snprintf(why, why_len, "%.*s,%u+0x%x: running code differs from the code the patch was built from",
+						 nlen, name, sympos, k);
 				bad = 1;
 				break;
 			}

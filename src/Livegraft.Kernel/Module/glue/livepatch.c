@@ -8,10 +8,18 @@
 #include <linux/kernel.h>
 #include <linux/livepatch.h>
 #include <linux/slab.h>
+#include <linux/moduleparam.h>
+#include <linux/string.h>
 #include "livegraft_module.h"
 
 static struct klp_patch livegraft_patch;
 static struct klp_object *livegraft_objs;
+
+/* The last module object this patch refused, and why ("<object>: <reason>"), for `livegraft status`:
+ * /sys/module/<patch>/parameters/refused (docs/host.md). Cleared when that object is patched. */
+static char livegraft_refusal[256];
+module_param_string(refused, livegraft_refusal, sizeof(livegraft_refusal), 0444);
+MODULE_PARM_DESC(refused, "the last module object this patch refused to patch, and why");
 
 static void livegraft_free(void)
 {
@@ -59,22 +67,43 @@ static int livegraft_run_callbacks(struct klp_object *obj, enum livegraft_callba
 	return 0;
 }
 
+/* A module object klp refuses after applying its relocations (klp_module_coming): clear them so that
+ * the module can be tried again (docs/build.md, "Modules that come and go"). */
+static void livegraft_refused(struct klp_object *obj, const char *why)
+{
+	if (obj->name && obj->mod && obj->mod->state == MODULE_STATE_COMING) {
+		pr_err("livegraft: %s: refusing to load module %s: %s\n", THIS_MODULE->name, obj->name, why);
+		snprintf(livegraft_refusal, sizeof(livegraft_refusal), "%s: %s", obj->name, why);
+		livegraft_clear_object_relocs(obj->name);
+	}
+}
+
 static int livegraft_pre_patch(struct klp_object *obj)
 {
 	long idx = livegraft_index(obj);
+	char why[160] = "";
 	int ret;
 
 	/* The running code must be the code the patch was built from before anything else runs. */
 	if (idx >= 0) {
-		ret = livegraft_verify_object(idx, obj->name ? obj->name : "vmlinux");
-		if (ret)
+		ret = livegraft_verify_object(idx, obj->name ? obj->name : "vmlinux", why, sizeof(why));
+		if (ret) {
+			livegraft_refused(obj, why);
 			return ret;
+		}
 	}
-	return livegraft_run_callbacks(obj, LIVEGRAFT_PRE_PATCH);
+	ret = livegraft_run_callbacks(obj, LIVEGRAFT_PRE_PATCH);
+	if (ret)
+		livegraft_refused(obj, "a pre_patch callback failed");
+	return ret;
 }
 
 static void livegraft_post_patch(struct klp_object *obj)
 {
+	size_t len = obj->name ? strlen(obj->name) : 0;
+
+	if (len && !strncmp(livegraft_refusal, obj->name, len) && livegraft_refusal[len] == ':')
+		livegraft_refusal[0] = '\0';
 	livegraft_run_callbacks(obj, LIVEGRAFT_POST_PATCH);
 }
 
@@ -86,6 +115,11 @@ static void livegraft_pre_unpatch(struct klp_object *obj)
 static void livegraft_post_unpatch(struct klp_object *obj)
 {
 	livegraft_run_callbacks(obj, LIVEGRAFT_POST_UNPATCH);
+	/* The object's module is going away (klp_module_going) or its load is refused because another
+	 * patch failed for it (klp_module_coming's error path); this patch stays. */
+	if ((livegraft_patch_desc.flags & LIVEGRAFT_FLAG_CLEAR_RELOCS) && livegraft_index(obj) >= 0 &&
+	    obj->name && obj->mod && obj->mod->state != MODULE_STATE_LIVE)
+		livegraft_clear_object_relocs(obj->name);
 }
 
 static int __init livegraft_init(void)
