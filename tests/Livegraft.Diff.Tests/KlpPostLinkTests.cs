@@ -33,10 +33,10 @@ public sealed class KlpPostLinkTests
         }
         var data = elf.AddSection(new ElfSection(".data..livegraft_verify", SHT_PROGBITS) { Flags = SHF_ALLOC | SHF_WRITE, Alignment = 8, Data = new byte[32] });
         KlpRelocationTable.Write(elf, [
-            new KlpTableEntry(data, 0, R_X86_64_64, ".klp.sym.garp.garp_pdu_rcv,0", 0),
-            new KlpTableEntry(data, 8, R_X86_64_64, ".klp.sym.garp.garp_attr_event,0", 0),
-            new KlpTableEntry(data, 16, R_X86_64_64, ".klp.sym.mrp.mrp_rcv,0", 0),
-            new KlpTableEntry(data, 24, R_X86_64_64, ".klp.sym.mrp.mrp_pdu_parse_vecattr_event,0", 0),
+            new KlpTableEntry("garp", data, 0, R_X86_64_64, ".klp.sym.garp.garp_pdu_rcv,0", 0),
+            new KlpTableEntry("garp", data, 8, R_X86_64_64, ".klp.sym.garp.garp_attr_event,0", 0),
+            new KlpTableEntry("mrp", data, 16, R_X86_64_64, ".klp.sym.mrp.mrp_rcv,0", 0),
+            new KlpTableEntry("mrp", data, 24, R_X86_64_64, ".klp.sym.mrp.mrp_pdu_parse_vecattr_event,0", 0),
         ], SectionSymbol, RelaFor);
         var path = Path.Combine(Path.GetTempPath(), $"livegraft-klp-{Environment.ProcessId}-{Random.Shared.Next():x8}.o");
         try
