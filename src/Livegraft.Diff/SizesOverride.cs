@@ -22,10 +22,18 @@ public static class SizesOverride
         ("static-call", "sizeof(struct static_call_site)"),
         ("static-call-key", "offsetof(struct static_call_site, key)"),
         ("orc", "sizeof(struct orc_entry)"),
-        ("pv", "sizeof(struct paravirt_patch_site), 0 when the kernel has none"),
+        ("pv", "sizeof(struct paravirt_patch_site), 0 when the kernel has none (also: para)"),
         ("pv-len", "offsetof(struct paravirt_patch_site, len)"),
-        ("pi", "sizeof(struct pi_entry), 0 without CONFIG_PRINTK_INDEX"),
+        ("pi", "sizeof(struct pi_entry), 0 without CONFIG_PRINTK_INDEX (also: printk-index)"),
     ];
+
+    /// <summary>Other names some take, as kpatch-build's users know them.</summary>
+    private static readonly Dictionary<string, string> Aliases = new(StringComparer.Ordinal)
+    {
+        ["para"] = "pv",
+        ["para-len"] = "pv-len",
+        ["printk-index"] = "pi",
+    };
 
     /// <summary>Parses <paramref name="text"/> (<c>name=value</c>, comma-separated).</summary>
     /// <exception cref="LivegraftException">LG0125 (exit 1, a usage error) for an unknown name, a bad number or a name given twice.</exception>
@@ -36,6 +44,7 @@ public static class SizesOverride
         {
             var eq = item.IndexOf('=', StringComparison.Ordinal);
             var name = eq > 0 ? item[..eq] : item;
+            name = Aliases.GetValueOrDefault(name, name);
             if (!Names.Any(n => n.Name == name))
                 throw Bad($"unknown size '{name}' (known: {string.Join(", ", Names.Select(n => n.Name))})", text);
             if (eq < 0 || !int.TryParse(item.AsSpan(eq + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value > 4096)

@@ -50,6 +50,7 @@ public sealed class PolicyTests
         Assert.Equal(14, s.AltInstr);
         Assert.Equal(16, s.BugEntry);
         Assert.Equal(40, s.PrintkIndexEntry);
+        Assert.Equal(s, SizesOverride.Parse("alt=14,bug=16,jump=16,ex=12,orc=6,para=16,static-call=8,printk-index=40", SpecialSectionSizes.Linux61));
         Assert.Equal(SpecialSectionSizes.Linux61.OrcEntry, SizesOverride.Parse("bug=16", SpecialSectionSizes.Linux61).OrcEntry);
         foreach (var bad in new[] { "bug", "bug=0", "bug=x", "nope=4" })
             Assert.Equal("LG0125", Assert.Throws<LivegraftException>(() => SizesOverride.Parse(bad, SpecialSectionSizes.Linux61)).Diagnostics[0].Id);
