@@ -297,7 +297,10 @@ public static class UpdateBuilder
     {
         var files = diff.Files.Select(f => outcomes.TryGetValue(f.Path, out var o) ? o
             : new UpdateFile(f.Path, f.Kind, FileOutcome.NotBuilt, "this configuration builds nothing that uses it", [], [])).ToList();
-        var refusedUnits = files.Where(f => f.Outcome == FileOutcome.Refused).SelectMany(f => f.Units).ToHashSet(StringComparer.Ordinal);
+        // The units the differ refused (their refusals name them); a file refused before any
+        // compile (a struct layout) leaves the units it reaches to their own changes.
+        var refusedUnits = files.Where(f => f.Outcome == FileOutcome.Refused).SelectMany(f => f.Diagnostics).Select(d => d.File)
+            .OfType<string>().ToHashSet(StringComparer.Ordinal);
         var functions = units.SelectMany(u => u.Diff.ChangedFunctions.Concat(u.Diff.NewFunctions)
             .Select(fn => new UpdateFunction(u.Parent, fn, u.Unit, build is not null && !refusedUnits.Contains(u.Unit)))).ToList();
         return new UpdateReport(request.Target.Release, request.Update, files, functions, build, diagnostics);
