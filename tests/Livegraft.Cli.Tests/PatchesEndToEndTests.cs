@@ -61,6 +61,22 @@ public abstract class PatchesEndToEndTests(PatchGuest guest)
     [MemberData(nameof(PatchCaseData.Loadable), MemberType = typeof(PatchCaseData))]
     public void PatchChangesTheRunningKernelAndReverts(string patch)
     {
+        try
+        {
+            RunLoadCase(patch);
+        }
+        catch (LivegraftException e) when (e.Diagnostics.Any(d => d.Id == VmErrors.VmExited))
+        {
+            // A guest that dies (QEMU exits) is booted anew and the case runs once more, with the
+            // first crash kept in the output: under TCG on a loaded machine a 6.12 guest has been seen
+            // to oops on an int3 while ftrace patches text (docs/vm.md). A second death fails the case.
+            Console.Error.WriteLine($"{patch}: the guest died; running the case once more on a fresh guest. The first crash:\n{e.Message}");
+            RunLoadCase(patch);
+        }
+    }
+
+    private void RunLoadCase(string patch)
+    {
         var c = Case(patch);
         using var dir = new TempDirectory();
         var report = Build(c, dir);
