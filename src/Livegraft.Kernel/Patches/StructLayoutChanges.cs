@@ -60,9 +60,9 @@ public static partial class StructLayoutChanges
                 foreach (var a in added)
                     if (!removed.Remove(a.Text))
                         left.Add(a);
-                var first = left.Count > 0 ? left[0] : group.FirstOrDefault(c => c.Kind == '-' && removed.Contains(c.Text));
                 if (left.Count == 0 && removed.Count == 0)
                     continue;
+                var first = left.Count > 0 ? left[0] : group.First(c => c.Kind == '-' && removed.Contains(c.Text));
                 found.Add(new Diagnostic(KernelErrors.StructLayoutChanged, Severity.Error,
                     $"{group.Key} changes layout (a member is {(left.Count > 0 ? "added or changed" : "removed")}): instances already in memory keep the old layout, " +
                     "so a live patch cannot carry it; keep the new state in a shadow variable (livegraft.h LIVEGRAFT_SHADOW_*) or reboot into the new kernel",

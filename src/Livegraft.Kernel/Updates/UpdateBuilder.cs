@@ -153,10 +153,11 @@ public static class UpdateBuilder
         foreach (var f in diff.Code)
         {
             var isUnitSource = Path.GetExtension(f.Path) is ".c" or ".S";
-            if (f.Kind == FileChangeKind.Modified && StructLayoutChanges.Find(PatchSet.ParseText(f.Diff!, f.Path), tree.Root) is { Count: > 0 } layouts)
+            var filePatch = f.Kind == FileChangeKind.Modified ? PatchSet.ParseText(f.Diff!, f.Path) : null;
+            if (filePatch is not null && StructLayoutChanges.Find(filePatch, tree.Root) is { Count: > 0 } layouts)
             {
                 // A layout only matters where this configuration builds something that uses it.
-                outcomes[f.Path] = UnitsReached(tree, f, catalog) is { } reached
+                outcomes[f.Path] = UnitsReached(tree, filePatch, catalog) is { } reached
                     ? new UpdateFile(f.Path, f.Kind, FileOutcome.Refused, layouts[0].Message, reached, layouts)
                     : new UpdateFile(f.Path, f.Kind, FileOutcome.NotBuilt, "this configuration builds nothing that uses it", [], []);
                 continue;
@@ -253,13 +254,13 @@ public static class UpdateBuilder
         }
     }
 
-    /// <summary>The units this configuration builds from <paramref name="f"/> (or that include it), or
-    /// null when there are none.</summary>
-    private static List<string>? UnitsReached(KernelTree tree, ChangedSourceFile f, UnitCatalog catalog)
+    /// <summary>The units this configuration builds from the file <paramref name="patch"/> changes (or
+    /// that include it), or null when there are none.</summary>
+    private static List<string>? UnitsReached(KernelTree tree, PatchSet patch, UnitCatalog catalog)
     {
         try
         {
-            return [.. AffectedUnits.Find(tree, PatchSet.ParseText(f.Diff!, f.Path), catalog, maxUnits: int.MaxValue).Units.Select(u => u.Object)];
+            return [.. AffectedUnits.Find(tree, patch, catalog, maxUnits: int.MaxValue).Units.Select(u => u.Object)];
         }
         catch (LivegraftException e) when (e.Diagnostics.Any(d => d.Id == KernelErrors.NothingToBuild))
         {
